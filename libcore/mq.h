@@ -1,0 +1,480 @@
+/*
+ * mq.h: the one public header of libcore, the library under every mq
+ * program.  Sections follow the modules (one .c file each, named after
+ * the prefix): errors, CLI helpers, byte helpers, checksums and hashes,
+ * codecs, record batches, indexes, partition logs, readers, topics and
+ * their configuration, consumer groups.
+ *
+ * Conventions: functions return 0 (or a count) on success and -1 on
+ * failure, after recording a message and an exit class with mq_error().
+ * libcore never prints to stderr and never exits; cmd/ does both.
+ */
+#ifndef MQ_H
+#define MQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define MQ_VERSION "0.1.0"
+
+/* ---- errors (err.c) ------------------------------------------------ */
+
+/* Exit classes, the same table in every man page (DESIGN.md §6). */
+enum {
+	MQ_OK = 0,
+	MQ_ENEG = 1,      /* a negative answer */
+	MQ_EUSAGE = 2,    /* usage error, invalid argument */
+	MQ_ENOTFOUND = 3, /* topic, group or offset not found */
+	MQ_ECORRUPT = 4,  /* corrupt data */
+	MQ_EIO = 5,       /* system or I/O error */
+	MQ_EREMOTE = 6,   /* remote error */
+};
+
+/* Records a message (printf format) and an exit class for the caller to
+ * report; returns -1 so that "return mq_error(...)" reads naturally. */
+int mq_error(int cls, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Like mq_error with MQ_EIO, appending ": strerror(errno)". */
+int mq_syserr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *mq_errmsg(void);
+int mq_errclass(void);
+
+/* ---- CLI helpers (cli.c), for cmd/ only ---------------------------- */
+
+extern const char *mq_progname;
+void mq_setprogname(const char *argv0);
+/* "prog: message" on stderr. */
+void mq_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints the message and exits with status cls. */
+void mq_die(int cls, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+/* Prints the recorded libcore error and exits with its class. */
+void mq_die_err(void) __attribute__((noreturn));
+/* "Try 'prog --help'." and exit 2. */
+void mq_usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+void mq_print_version(void);
+
+/* Parsers for the argument syntaxes of DESIGN.md §6.  Each returns 0, or
+ * -1 with an MQ_EUSAGE error naming the text. */
+int mq_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+int mq_parse_size(const char *s, int64_t *out);     /* 64K, 16M, 1G, 512 */
+int mq_parse_duration(const char *s, int64_t *ms);  /* 500ms 10s 5m 1h 2d */
+/* ISO 8601 (2026-11-21T10:00:00Z, date only, with offset), epoch ms, or
+ * relative to now (-15m, -2h, -7d). */
+int mq_parse_time(const char *s, int64_t *ms);
+/* Parses backslash escapes (\n \t \r \0 \\ \xNN) into buf; returns the
+ * length or -1 (MQ_EUSAGE). */
+ssize_t mq_unescape(const char *s, char *buf, size_t size);
+int64_t mq_now_ms(void);
+
+/* The data directory: dir if given, else $MQ_DIR, else
+ * $XDG_DATA_HOME/mq, else ~/.local/share/mq.  Created when missing
+ * (MQ_EIO when it cannot be).  Returns a malloc'd path. */
+char *mq_datadir(const char *dir);
+
+/* ---- byte helpers (bytes.c) ----------------------------------------- */
+
+static inline uint16_t mq_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t mq_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t mq_be64(const uint8_t *p)
+{
+	return (uint64_t)mq_be32(p) << 32 | mq_be32(p + 4);
+}
+static inline void mq_put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = (uint8_t)v; }
+static inline void mq_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24; p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+static inline void mq_put64(uint8_t *p, uint64_t v)
+{
+	mq_put32(p, (uint32_t)(v >> 32)); mq_put32(p + 4, (uint32_t)v);
+}
+
+/* A growable byte buffer. */
+struct mq_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+int mq_buf_reserve(struct mq_buf *b, size_t extra);  /* room for extra more */
+int mq_buf_append(struct mq_buf *b, const void *p, size_t n);
+void mq_buf_free(struct mq_buf *b);
+
+/* Zigzag varints as Kafka writes them (protobuf style).  The writers
+ * return the bytes written (at most 5 / 10); the readers return the bytes
+ * read, or 0 when the input is truncated or too long. */
+size_t mq_varint_put(uint8_t *p, int32_t v);
+size_t mq_varlong_put(uint8_t *p, int64_t v);
+size_t mq_varint_get(const uint8_t *p, size_t n, int32_t *v);
+size_t mq_varlong_get(const uint8_t *p, size_t n, int64_t *v);
+size_t mq_varint_size(int32_t v);
+
+/* ---- checksums and hashes (crc32c.c, murmur2.c) ---------------------- */
+
+/* CRC-32C (Castagnoli) of buf continuing from crc (start with 0).  Uses
+ * the SSE4.2 instruction when the CPU has it, a table otherwise. */
+uint32_t mq_crc32c(uint32_t crc, const void *buf, size_t len);
+uint32_t mq_crc32c_sw(uint32_t crc, const void *buf, size_t len);
+int mq_crc32c_hw_available(void);
+
+/* Kafka's murmur2 (seed 0x9747b28c), as Utils.murmur2 returns it. */
+int32_t mq_murmur2(const void *key, size_t len);
+/* The partition Kafka's default partitioner picks for a key. */
+int32_t mq_partition_for_key(const void *key, size_t len, int32_t npart);
+
+/* ---- codecs (codec.c) ------------------------------------------------- */
+
+enum { MQ_CODEC_NONE = 0, MQ_CODEC_GZIP = 1, MQ_CODEC_SNAPPY = 2,
+       MQ_CODEC_LZ4 = 3, MQ_CODEC_ZSTD = 4 };
+
+const char *mq_codec_name(int codec);     /* "none", "gzip", ... */
+int mq_codec_parse(const char *name);     /* -1 when unknown */
+int mq_codec_can_write(int codec);        /* none, gzip, lz4 */
+/* Appends the compressed form of in[0..len) to out.  gzip is RFC 1952
+ * (level 1); lz4 is an LZ4 frame with independent 64 KiB blocks. */
+int mq_compress(int codec, const uint8_t *in, size_t len, struct mq_buf *out);
+/* Replaces out's contents with the decompressed form.  snappy (raw and
+ * xerial framing) and zstd when built with their libraries; otherwise
+ * MQ_ECORRUPT "codec 'x' not supported".  limit bounds the output size
+ * (MQ_ECORRUPT when exceeded). */
+int mq_decompress(int codec, const uint8_t *in, size_t len, struct mq_buf *out,
+		  size_t limit);
+
+/* ---- record batches (batch.c) ---------------------------------------- */
+
+#define MQ_BATCH_HEADER 61        /* bytes before the records */
+#define MQ_BATCH_OVERHEAD 12      /* baseOffset + batchLength */
+#define MQ_ATTR_CODEC 0x07
+#define MQ_ATTR_LOGAPPEND_TIME 0x08
+#define MQ_ATTR_TRANSACTIONAL 0x10
+#define MQ_ATTR_CONTROL 0x20
+
+/* The header of one RecordBatch v2, decoded.  data points at the batch's
+ * first byte; size is 12 + length. */
+struct mq_batch {
+	int64_t base_offset;
+	int32_t length;
+	int32_t leader_epoch;
+	int8_t magic;
+	uint32_t crc;
+	int16_t attributes;
+	int32_t last_offset_delta;
+	int64_t base_timestamp;
+	int64_t max_timestamp;
+	int64_t producer_id;
+	int16_t producer_epoch;
+	int32_t base_sequence;
+	int32_t count;
+	const uint8_t *data;
+	size_t size;
+};
+
+static inline int64_t mq_batch_last_offset(const struct mq_batch *b)
+{
+	return b->base_offset + b->last_offset_delta;
+}
+
+/* Result of mq_batch_parse. */
+enum { MQ_BATCH_OK = 1, MQ_BATCH_SHORT = 0, MQ_BATCH_BAD = -1 };
+
+/* Decodes the header of the batch at p (avail bytes available).
+ * MQ_BATCH_SHORT: fewer than 12 + length bytes are there (a batch still
+ * being written, or a torn tail).  MQ_BATCH_BAD: the header cannot be a
+ * batch (bad length or magic); why is in mq_errmsg().  The CRC is not
+ * checked here. */
+int mq_batch_parse(const uint8_t *p, size_t avail, struct mq_batch *b);
+/* 1 when the stored CRC matches the batch's bytes. */
+int mq_batch_crc_ok(const struct mq_batch *b);
+/* Sets baseOffset and partitionLeaderEpoch of an encoded batch in place
+ * (both lie outside the CRC). */
+void mq_batch_set_offset(uint8_t *batch, int64_t base_offset, int32_t epoch);
+
+/* A record as decoded.  Lengths of -1 mean null.  Pointers are into the
+ * batch or the iterator's buffer and live until the next call. */
+struct mq_record {
+	int64_t offset;
+	int64_t timestamp;
+	const uint8_t *key;
+	int32_t key_len;
+	const uint8_t *value;
+	int32_t value_len;
+	int32_t header_count;
+	const uint8_t *headers;   /* the encoded headers */
+	size_t headers_len;
+};
+
+struct mq_header {
+	const uint8_t *key;
+	int32_t key_len;
+	const uint8_t *value;
+	int32_t value_len;
+};
+
+/* Walks the records of one batch, decompressing when needed. */
+struct mq_record_iter {
+	struct mq_batch batch;
+	const uint8_t *p, *end;
+	int32_t left;
+	struct mq_buf buf;         /* decompressed records */
+};
+/* Prepares iteration over b; decompresses.  -1 on a codec error. */
+int mq_record_iter_init(struct mq_record_iter *it, const struct mq_batch *b,
+			size_t limit);
+/* 1 with *r filled, 0 at the end, -1 when a record is malformed. */
+int mq_record_next(struct mq_record_iter *it, struct mq_record *r);
+void mq_record_iter_free(struct mq_record_iter *it);
+/* Walks encoded headers: *pos starts at 0; 1 with *h filled, 0 at end,
+ * -1 malformed. */
+int mq_header_next(const struct mq_record *r, size_t *pos, struct mq_header *h);
+
+/* Builds one batch.  Records are added with their timestamps; finish
+ * compresses and writes the header with base offset 0 (the log assigns
+ * the real one at append). */
+struct mq_batch_builder {
+	int codec;
+	int32_t count;
+	int64_t base_timestamp, max_timestamp;
+	int64_t producer_id;
+	int16_t producer_epoch;
+	int32_t base_sequence;
+	struct mq_buf recs;        /* uncompressed records */
+	struct mq_buf out;         /* the finished batch */
+};
+void mq_batch_builder_init(struct mq_batch_builder *bb, int codec);
+/* Adds a record; key_len/value_len -1 for null.  headers may be NULL. */
+int mq_batch_builder_add(struct mq_batch_builder *bb, int64_t timestamp,
+			 const void *key, int32_t key_len,
+			 const void *value, int32_t value_len,
+			 const struct mq_header *headers, int32_t nheaders);
+/* Encoded size so far (uncompressed, with header): for batch limits. */
+size_t mq_batch_builder_size(const struct mq_batch_builder *bb);
+/* Completes the batch in bb->out (bb->out.p, bb->out.len). */
+int mq_batch_builder_finish(struct mq_batch_builder *bb);
+/* Empties the builder for the next batch, keeping its memory. */
+void mq_batch_builder_reset(struct mq_batch_builder *bb);
+void mq_batch_builder_free(struct mq_batch_builder *bb);
+
+/* ---- files (fsio.c) ---------------------------------------------------- */
+
+/* write() until done, surviving EINTR and short writes. */
+int mq_write_all(int fd, const void *p, size_t n);
+/* pread() until n bytes or EOF; returns bytes read or -1. */
+ssize_t mq_pread_full(int fd, void *p, size_t n, off_t off);
+/* The crash-safe small-file writer (DESIGN.md §4): temp file with
+ * O_EXCL, write, fsync, rename over path, fsync the directory. */
+int mq_write_file_atomic(const char *path, const void *p, size_t n);
+/* Reads a whole small file (at most max bytes) into a malloc'd,
+ * NUL-terminated buffer.  -1 with errno (ENOENT for a missing file). */
+int mq_read_file(const char *path, size_t max, char **out, size_t *len);
+int mq_fsync_dir(const char *dir);
+int mq_mkdir_p(const char *path, mode_t mode);
+int mq_rm_rf(const char *path);
+/* Checkpoint files: one decimal int64 and a newline. */
+int mq_checkpoint_read(const char *path, int64_t *v);   /* -1/ENOENT */
+int mq_checkpoint_write(const char *path, int64_t v);
+
+/* ---- topic configuration (conf.c) ------------------------------------ */
+
+struct mq_config {
+	int32_t partitions;
+	int64_t retention_ms;       /* -1: forever */
+	int64_t retention_bytes;    /* -1: unlimited */
+	int64_t segment_bytes;
+	int64_t segment_ms;
+	int compression;            /* MQ_CODEC_*, or -1 for "producer" */
+	int32_t max_message_bytes;
+	int compact;                /* cleanup.policy: 0 delete, 1 compact */
+	int32_t min_insync_replicas;
+	int64_t index_interval_bytes;
+};
+
+/* Kafka's defaults (min.insync.replicas counts followers: 0). */
+void mq_config_default(struct mq_config *c);
+/* Sets one key from text, validating both (MQ_EUSAGE naming the key). */
+int mq_config_set(struct mq_config *c, const char *key, const char *value);
+/* Parses "key=value" lines (# comments); file names the source in
+ * messages. */
+int mq_config_parse(struct mq_config *c, const char *text, const char *file);
+/* Formats every key as "key=value\n" lines into buf (malloc'd). */
+char *mq_config_format(const struct mq_config *c);
+/* Value of one key as text into buf; -1 when the key is unknown. */
+int mq_config_get(const struct mq_config *c, const char *key, char *buf, size_t n);
+extern const char *const mq_config_keys[];
+
+/* ---- topics (topic.c) ------------------------------------------------- */
+
+/* 1–249 characters of [A-Za-z0-9._-], not "." or "..".  0 or -1 with
+ * MQ_EUSAGE saying why. */
+int mq_topic_name_check(const char *name);
+
+struct mq_topic {
+	char *name;
+	char *dir;                  /* DATADIR/topics/NAME */
+	struct mq_config conf;
+};
+/* Creates a topic from conf (defaults from DATADIR/defaults.conf when
+ * conf is NULL).  Atomic: the topic appears whole or not at all; when it
+ * exists already, -1 with errno EEXIST and MQ_ENEG. */
+int mq_topic_create(const char *datadir, const char *name,
+		    const struct mq_config *conf);
+/* The data directory's defaults for new topics. */
+int mq_topic_defaults(const char *datadir, struct mq_config *c);
+/* Opens an existing topic (MQ_ENOTFOUND when missing). */
+int mq_topic_open(const char *datadir, const char *name, struct mq_topic *t);
+void mq_topic_close(struct mq_topic *t);
+/* Sorted names of all topics (malloc'd array of malloc'd strings). */
+int mq_topic_list(const char *datadir, char ***names, size_t *n);
+void mq_strv_free(char **v, size_t n);
+/* Rewrites topic.conf with conf after validating the change (partitions
+ * only grow; new partition directories are created first). */
+int mq_topic_alter(struct mq_topic *t, const struct mq_config *conf);
+int mq_topic_delete(const char *datadir, const char *name);
+/* Path of partition p's directory into buf. */
+void mq_topic_partition_dir(const struct mq_topic *t, int32_t p, char *buf, size_t n);
+
+/* ---- indexes (index.c) ------------------------------------------------ */
+
+/* Kafka's .index (relative offset i32, position i32) and .timeindex
+ * (timestamp i64, relative offset i32) files.  Loaded whole: they are
+ * small (one entry per 4 KiB of log).  Zero padding written by Kafka
+ * ends the entries. */
+struct mq_offset_entry { int64_t offset; int64_t pos; };
+struct mq_time_entry { int64_t timestamp; int64_t offset; };
+
+struct mq_index {
+	int64_t base;
+	struct mq_offset_entry *off;
+	size_t noff, capoff;
+	struct mq_time_entry *time;
+	size_t ntime, captime;
+};
+/* Loads both index files of the segment with base offset base in dir;
+ * missing files load as empty.  Entries that are not increasing, or lie
+ * past log_size, end the list (*damaged set to 1 when that drops any). */
+int mq_index_load(struct mq_index *ix, const char *dir, int64_t base,
+		  int64_t log_size, int *damaged);
+void mq_index_free(struct mq_index *ix);
+/* Position of the last indexed batch at or before offset (0 if none). */
+int64_t mq_index_lookup(const struct mq_index *ix, int64_t offset);
+/* Offset of the last time entry with timestamp <= ts (base if none). */
+int64_t mq_index_lookup_time(const struct mq_index *ix, int64_t ts);
+
+/* ---- partition logs (log.c) -------------------------------------------- */
+
+/* A partition opened for appending.  See log.c for the locking and
+ * recovery protocol. */
+struct mq_log;
+
+enum { MQ_LOG_FSYNC = 1 };
+
+/* Opens partition directory dir for appending (creates it if missing).
+ * The first append recovers the tail under the partition lock. */
+int mq_log_open(struct mq_log **lp, const char *dir, const struct mq_config *conf,
+		int flags);
+/* Appends buf, which holds n complete encoded batches, in one write under
+ * the partition lock.  Assigns offsets (patching each batch), maintains
+ * the indexes, rolls segments, applies retention on roll.  With
+ * MQ_LOG_FSYNC, returns after fdatasync.  *first gets the first offset
+ * assigned.  A failed fsync is reported (MQ_EIO) and the log handle is
+ * unusable afterwards. */
+int mq_log_append(struct mq_log *l, uint8_t *buf, size_t len, int64_t *first);
+/* Same, but batches keep their offsets (replication): the first must
+ * start at the log end offset.  MQ_ECORRUPT otherwise. */
+int mq_log_append_raw(struct mq_log *l, const uint8_t *buf, size_t len);
+/* Log end offset as of the last append (or recovery). */
+int64_t mq_log_end_offset(struct mq_log *l);
+/* Writes the recovery point and releases everything. */
+int mq_log_close(struct mq_log *l);
+
+/* ---- partition state without a writer (partition.c) ------------------- */
+
+struct mq_segment {
+	int64_t base;
+	int64_t size;             /* bytes of .log */
+};
+/* Sorted segments of a partition directory. */
+int mq_segments_list(const char *dir, struct mq_segment **segs, size_t *n);
+void mq_segment_path(char *buf, size_t n, const char *dir, int64_t base,
+		     const char *ext);
+
+struct mq_partition_info {
+	int64_t log_start;        /* first offset still held */
+	int64_t log_end;          /* next offset to be written */
+	int64_t high_watermark;   /* == log_end until replication */
+	int64_t bytes;
+	int64_t first_timestamp;  /* -1 when empty */
+	int64_t last_timestamp;   /* max timestamp of the last batch */
+	size_t nsegments;
+};
+/* Reads a partition's state from checkpoints, index tails and batch
+ * headers (never whole segments). */
+int mq_partition_info(const char *dir, struct mq_partition_info *pi);
+/* Applies retention to a partition: deletes closed segments past
+ * retention.ms or retention.bytes, checkpoints the new log start
+ * offset.  Takes the partition lock.  *removed gets segments deleted. */
+int mq_partition_retention(const char *dir, const struct mq_config *conf,
+			   int64_t now_ms, size_t *removed);
+
+/* ---- verification (verify.c) ------------------------------------------- */
+
+struct mq_verify_problem {
+	char file[4096];
+	int64_t pos;              /* byte position in file */
+	char what[256];
+};
+struct mq_verify_result {
+	int64_t batches, records, bytes;
+	size_t nproblems;
+	int64_t truncated_bytes;  /* removed by repair */
+	int64_t removed_batches;
+};
+/* Checks every batch of a partition (CRC, offsets dense and increasing,
+ * length) and its indexes.  report is called for each problem.  With
+ * repair, takes the partition lock, truncates the log at the first bad
+ * batch (later segments too) and rebuilds the indexes. */
+int mq_verify_partition(const char *dir, int repair,
+			void (*report)(const struct mq_verify_problem *, void *),
+			void *arg, struct mq_verify_result *res);
+
+/* ---- readers (reader.c) -------------------------------------------------- */
+
+/* A lock-free reader of one partition: sees only complete batches,
+ * follows segment rolls, survives retention. */
+struct mq_reader;
+
+int mq_reader_open(struct mq_reader **rp, const char *dir);
+void mq_reader_close(struct mq_reader *r);
+/* Positions the reader at offset (the batch holding it).  MQ_ENOTFOUND
+ * when offset is below the log start or past the end. */
+int mq_reader_seek(struct mq_reader *r, int64_t offset);
+/* Positions at the first record with timestamp >= ts (the log end when
+ * none), through the time index; *offset gets that offset. */
+int mq_reader_seek_time(struct mq_reader *r, int64_t ts, int64_t *offset);
+/* Next complete batch at or after the position: 1 with *b filled (valid
+ * until the next call), 0 when nothing more is there yet, -1 on corrupt
+ * data (MQ_ECORRUPT, message names file and position) or I/O error.
+ * Batches are CRC-checked when check_crc was set. */
+int mq_reader_next(struct mq_reader *r, struct mq_batch *b);
+void mq_reader_set_crc_check(struct mq_reader *r, int on);
+/* After a corrupt batch: skip to the next segment (for --skip-corrupt). */
+int mq_reader_skip_corrupt(struct mq_reader *r);
+/* Offset the reader will return next. */
+int64_t mq_reader_position(const struct mq_reader *r);
+/* File and position of the batch last returned (for messages, --raw). */
+const char *mq_reader_file(const struct mq_reader *r);
+/* Raw access for --raw: fd and byte range of the batch last returned. */
+int mq_reader_batch_fd(const struct mq_reader *r, off_t *pos);
+
+/* ---- segment dump (dump.c) ---------------------------------------------- */
+
+enum { MQ_DUMP_RECORDS = 1, MQ_DUMP_JSON = 2 };
+/* Writes a kafka-dump-log style listing of a .log, .index or .timeindex
+ * file to out. */
+int mq_dump_file(FILE *out, const char *path, int flags);
+
+#endif
