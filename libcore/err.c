@@ -19,9 +19,12 @@ int mq_error(int cls, const char *fmt, ...)
 	va_list ap;
 	int saved = errno;
 
+	/* format aside first: the arguments may include mq_errmsg() */
+	char tmp[sizeof errbuf];
 	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
 	va_end(ap);
+	memcpy(errbuf, tmp, sizeof errbuf);
 	errcls = cls;
 	errno = saved;
 	return -1;
@@ -33,11 +36,13 @@ int mq_syserr(const char *fmt, ...)
 	int saved = errno;
 	size_t n;
 
+	char tmp[sizeof errbuf];
 	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
 	va_end(ap);
-	n = strlen(errbuf);
-	snprintf(errbuf + n, sizeof errbuf - n, ": %s", strerror(saved));
+	n = strlen(tmp);
+	snprintf(tmp + n, sizeof tmp - n, ": %s", strerror(saved));
+	memcpy(errbuf, tmp, sizeof errbuf);
 	errcls = saved == ENOENT ? MQ_ENOTFOUND : MQ_EIO;
 	errno = saved;
 	return -1;

@@ -272,6 +272,9 @@ int mq_write_file_atomic(const char *path, const void *p, size_t n);
  * NUL-terminated buffer.  -1 with errno (ENOENT for a missing file). */
 int mq_read_file(const char *path, size_t max, char **out, size_t *len);
 int mq_fsync_dir(const char *dir);
+/* snprintf for paths: -1 (MQ_EUSAGE "path too long") on truncation. */
+int mq_pathf(char *buf, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 int mq_mkdir_p(const char *path, mode_t mode);
 int mq_rm_rf(const char *path);
 /* Checkpoint files: one decimal int64 and a newline. */

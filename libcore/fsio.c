@@ -1,0 +1,257 @@
+/*
+ * fsio.c: file primitives every module shares.  The important one is
+ * mq_write_file_atomic, the single routine behind every durable small
+ * file (topic.conf, checkpoints, committed offsets; DESIGN.md §4): write
+ * a temp file created with O_EXCL, fsync it, rename it over the target,
+ * fsync the directory.  A crash at any instant leaves the old contents or
+ * the new, never a mix, and never an empty file.
+ */
+#include <dirent.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mq.h"
+
+int mq_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+ssize_t mq_pread_full(int fd, void *p, size_t n, off_t off)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(fd, (char *)p + got, n - got, off + (off_t)got);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+static void dir_of(const char *path, char *buf, size_t n)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(buf, n, ".");
+	else if (slash == path)
+		snprintf(buf, n, "/");
+	else
+		snprintf(buf, n, "%.*s", (int)(slash - path), path);
+}
+
+int mq_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return mq_syserr("cannot open directory '%s'", dir);
+	if (fsync(fd) < 0 && errno != EINVAL) {
+		mq_syserr("cannot sync directory '%s'", dir);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int mq_write_file_atomic(const char *path, const void *p, size_t n)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	int fd;
+
+	dir_of(path, dir, sizeof dir);
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= sizeof tmp)
+		return mq_error(MQ_EUSAGE, "path too long '%s'", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0 && errno == EEXIST) {
+		/* left behind by a crashed process that had our pid */
+		unlink(tmp);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	}
+	if (fd < 0)
+		return mq_syserr("cannot create '%s'", tmp);
+	if (mq_write_all(fd, p, n) < 0) {
+		mq_syserr("cannot write '%s'", tmp);
+		goto fail;
+	}
+	if (fsync(fd) < 0) {
+		mq_syserr("cannot sync '%s'", tmp);
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		mq_syserr("cannot write '%s'", tmp);
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		mq_syserr("cannot rename '%s'", tmp);
+		goto fail;
+	}
+	return mq_fsync_dir(dir);
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	if (errno == ENOENT)
+		errno = EIO;
+	if (mq_errclass() == MQ_ENOTFOUND)
+		mq_error(MQ_EIO, "%s", mq_errmsg());
+	return -1;
+}
+
+int mq_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf;
+	ssize_t r;
+
+	if (fd < 0)
+		return -1;
+	buf = malloc(max + 1);
+	if (!buf) {
+		close(fd);
+		return -1;
+	}
+	r = mq_pread_full(fd, buf, max, 0);
+	close(fd);
+	if (r < 0) {
+		free(buf);
+		return -1;
+	}
+	buf[r] = 0;
+	*out = buf;
+	if (len)
+		*len = (size_t)r;
+	return 0;
+}
+
+int mq_mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n >= sizeof buf) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static int rm_at(int dfd, const char *name)
+{
+	int fd;
+	DIR *d;
+	struct dirent *e;
+
+	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -1;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -1;
+	}
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (rm_at(dirfd(d), e->d_name) < 0) {
+			closedir(d);
+			return -1;
+		}
+	}
+	closedir(d);
+	return unlinkat(dfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int mq_rm_rf(const char *path)
+{
+	return rm_at(AT_FDCWD, path);
+}
+
+int mq_checkpoint_read(const char *path, int64_t *v)
+{
+	char *s, *end;
+	size_t n;
+
+	if (mq_read_file(path, 64, &s, &n) < 0)
+		return -1;
+	errno = 0;
+	long long x = strtoll(s, &end, 10);
+	if (end == s || (*end && *end != '\n') || errno) {
+		free(s);
+		errno = EINVAL;
+		return -1;
+	}
+	free(s);
+	*v = x;
+	return 0;
+}
+
+int mq_checkpoint_write(const char *path, int64_t v)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof buf, "%" PRId64 "\n", v);
+
+	return mq_write_file_atomic(path, buf, (size_t)n);
+}
+
+int mq_pathf(char *buf, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+	if (r < 0 || (size_t)r >= n)
+		return mq_error(MQ_EUSAGE, "path too long '%.64s...'", buf);
+	return 0;
+}
