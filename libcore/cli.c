@@ -491,3 +491,19 @@ fail:
 	free(path);
 	return NULL;
 }
+
+char *mq_format_time(int64_t ms, char *buf, size_t n)
+{
+	time_t t;
+	struct tm tm;
+
+	if (ms < 0) {
+		snprintf(buf, n, "-");
+		return buf;
+	}
+	t = (time_t)(ms / 1000);
+	gmtime_r(&t, &tm);
+	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	return buf;
+}

@@ -105,8 +105,7 @@ static int gzip_compress(const uint8_t *in, size_t len, struct mq_buf *out)
 	} while (rc == Z_OK || rc == Z_BUF_ERROR);
 	deflateEnd(&zs);
 	if (rc != Z_STREAM_END)
-		return mq_error(MQ_EIO, "cannot compress gzip batch: %s",
-				zs.msg ? zs.msg : "deflate failed");
+		return mq_error(MQ_EIO, "cannot compress gzip batch: deflate failed (%d)", rc);
 	return 0;
 oom:
 	deflateEnd(&zs);

@@ -69,6 +69,8 @@ int mq_parse_time(const char *s, int64_t *ms);
  * length or -1 (MQ_EUSAGE). */
 ssize_t mq_unescape(const char *s, char *buf, size_t size);
 int64_t mq_now_ms(void);
+/* ISO 8601 UTC with milliseconds ("-" for a negative time) into buf. */
+char *mq_format_time(int64_t ms, char *buf, size_t n);
 
 /* The data directory: dir if given, else $MQ_DIR, else
  * $XDG_DATA_HOME/mq, else ~/.local/share/mq.  Created when missing
