@@ -9,7 +9,7 @@ ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Ilibcore
-LDLIBS  = -lz -llz4
+LDLIBS  = -lz -llz4 -ljansson
 
 # Optional codecs for reading batches written by other Kafka clients.
 HAVE_ZSTD   := $(shell printf '#include <zstd.h>\nint main(void){return 0;}' | $(CC) -x c - -o /dev/null -lzstd 2>/dev/null && echo 1)
@@ -36,7 +36,7 @@ LIBSRC  = $(wildcard libcore/*.c)
 LIBOBJ  = $(patsubst libcore/%.c,$(BUILD)/%.o,$(LIBSRC))
 UNITS   = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/*.c))
 MAN1    = $(wildcard man/*.1)
-DEBS    = gcc make libc6-dev zlib1g-dev liblz4-dev libcurl4-openssl-dev \
+DEBS    = gcc make libc6-dev zlib1g-dev liblz4-dev libcurl4-openssl-dev libjansson-dev \
           libzstd-dev libsnappy-dev bats python3 python3-kafka python3-lz4 \
           python3-snappy lz4 gzip
 

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #define MQ_VERSION "0.1.0"
@@ -115,6 +116,11 @@ size_t mq_varlong_put(uint8_t *p, int64_t v);
 size_t mq_varint_get(const uint8_t *p, size_t n, int32_t *v);
 size_t mq_varlong_get(const uint8_t *p, size_t n, int64_t *v);
 size_t mq_varint_size(int32_t v);
+
+/* Base64 (RFC 4648, padded).  encode writes 4*ceil(n/3) bytes, no NUL;
+ * decode writes at most 3*n/4 and returns the length or -1. */
+size_t mq_base64_encode(const uint8_t *in, size_t n, char *out);
+ssize_t mq_base64_decode(const char *in, size_t n, uint8_t *out);
 
 /* ---- checksums and hashes (crc32c.c, murmur2.c) ---------------------- */
 
@@ -474,6 +480,79 @@ int64_t mq_reader_position(const struct mq_reader *r);
 const char *mq_reader_file(const struct mq_reader *r);
 /* Raw access for --raw: fd and byte range of the batch last returned. */
 int mq_reader_batch_fd(const struct mq_reader *r, off_t *pos);
+
+/* ---- producing (producer.c) --------------------------------------------- */
+
+struct mq_producer;
+struct mq_producer_opts {
+	int codec;                /* MQ_CODEC_NONE, _GZIP, _LZ4 */
+	int64_t batch_bytes;      /* 0: max.message.bytes */
+	int64_t linger_ms;
+	int fsync;                /* acknowledge after fdatasync */
+	int32_t partition;        /* -1: by key, or sticky round-robin */
+	/* Called for each batch once it is in the log; b->base_offset is
+	 * the first offset it got.  A negative return stops the producer. */
+	int (*on_ack)(void *arg, int32_t partition, const struct mq_batch *b);
+	void *arg;
+};
+int mq_producer_open(struct mq_producer **pp, struct mq_topic *t,
+		     const struct mq_producer_opts *o);
+/* Adds a record to the batch of its partition (part -1: chosen as the
+ * options say), flushing batches that are full.  Returns the partition,
+ * or -1: MQ_ENEG when the record can never fit max.message.bytes (nothing
+ * else changed), other classes for errors. */
+int mq_producer_add(struct mq_producer *p, int32_t part, int64_t ts,
+		    const void *key, int32_t klen, const void *value, int32_t vlen,
+		    const struct mq_header *hs, int32_t nh);
+/* Appends complete encoded batches to a partition as they are (offsets
+ * reassigned) in one write, bypassing the batching; on_ack is called for
+ * each.  part -1: round-robin.  Returns the partition or -1. */
+int mq_producer_append_batches(struct mq_producer *p, int32_t part, uint8_t *buf,
+			       size_t len, int64_t *first);
+int mq_producer_flush(struct mq_producer *p);
+/* When the oldest pending record's linger runs out (ms), or -1. */
+int64_t mq_producer_deadline(const struct mq_producer *p);
+/* Closes the partition logs; pending records not flushed are dropped. */
+int mq_producer_close(struct mq_producer *p);
+
+/* ---- following a file (follow.c) ----------------------------------------- */
+
+struct mq_follow_opts {
+	const char *path;
+	const char *delim, *kdelim;
+	size_t dlen, kdlen;       /* kdlen 0: no key delimiter */
+	const char *key;          /* fixed key, or NULL */
+	const struct mq_header *headers;
+	int32_t nheaders;         /* at most 64 */
+	int32_t partition;        /* -1: by key, else round-robin by round */
+	int codec;
+	int64_t batch_bytes;
+	volatile sig_atomic_t *stop;
+};
+/* Ships path's lines like tail -F until *stop, resuming where the last
+ * run's durable batches ended (see follow.c).  Batches go through p's
+ * mq_producer_append_batches, so p's on_ack sees them. */
+int mq_follow_run(struct mq_producer *p, struct mq_topic *t, const struct mq_follow_opts *o);
+
+/* ---- records as JSON lines (jsonrec.c) ----------------------------------- */
+
+/* Appends one record as a JSON line (with newline) to b. */
+int mq_json_record_write(struct mq_buf *b, const char *topic, int32_t partition,
+			 const struct mq_record *r);
+
+struct mq_json_record {
+	int32_t partition;        /* -1 when absent */
+	int64_t timestamp;        /* -1 when absent */
+	struct mq_buf key, value;
+	int key_null, value_null;
+	struct mq_header *headers;
+	int32_t nheaders;
+	struct mq_buf hbuf;       /* header bytes */
+};
+/* Parses one JSON line into r (reusable across calls; zero it first).
+ * MQ_EUSAGE with the reason when the line is not a record. */
+int mq_json_record_parse(const char *line, size_t len, struct mq_json_record *r);
+void mq_json_record_free(struct mq_json_record *r);
 
 /* ---- segment dump (dump.c) ---------------------------------------------- */
 
