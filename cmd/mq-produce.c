@@ -414,7 +414,7 @@ int main(int argc, char **argv)
 		case OPT_RAW: o.raw = 1; break;
 		case OPT_SKIPOVER: o.skip_oversize = 1; break;
 		case OPT_TEE: o.tee = 1; break;
-		default: usage(stderr, MQ_EUSAGE);
+		default: mq_usage_hint();
 		}
 	}
 	argc -= optind;

@@ -287,10 +287,10 @@ static int cmd_verify(const struct opts *o, int argc, char **argv)
 			if (r.nproblems == 0)
 				printf("ok\n");
 			else if (o->repair)
-				printf("%zu problems, repaired (%" PRId64 " bytes removed)\n",
-				       r.nproblems, r.truncated_bytes);
+				printf("%zu problem%s, repaired (%" PRId64 " bytes removed)\n",
+				       r.nproblems, r.nproblems == 1 ? "" : "s", r.truncated_bytes);
 			else
-				printf("%zu problems\n", r.nproblems);
+				printf("%zu problem%s\n", r.nproblems, r.nproblems == 1 ? "" : "s");
 			if (r.nproblems && !o->repair)
 				bad = 1;
 		}
@@ -401,7 +401,7 @@ int main(int argc, char **argv)
 		case 'R': o.records = 1; break;
 		case 'r': o.repair = 1; break;
 		case 'V': mq_print_version(); return 0;
-		default: usage(stderr, MQ_EUSAGE);
+		default: mq_usage_hint();
 		}
 		size_t ns = strlen(seen);
 		if (c != 'd' && !strchr(seen, c) && ns < sizeof seen - 1) {

@@ -507,3 +507,9 @@ char *mq_format_time(int64_t ms, char *buf, size_t n)
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 	return buf;
 }
+
+void mq_usage_hint(void)
+{
+	fprintf(stderr, "Try '%s --help' for more information.\n", mq_progname);
+	exit(MQ_EUSAGE);
+}

@@ -164,7 +164,7 @@ int mq_dump_file(FILE *out, const char *path, int flags)
 		for (off_t at = 0; mq_pread_full(fd, e, 12, at) == 12; at += 12) {
 			int64_t ts = (int64_t)mq_be64(e);
 			int32_t rel = (int32_t)mq_be32(e + 8);
-			if (at > 0 && ts == 0 && rel == 0)
+			if (ts == 0 && rel == 0)
 				break;     /* Kafka's preallocated zeros */
 			if (ts <= prev)
 				fprintf(out, "Found timestamp mis-ordering at entry %lld\n", (long long)(at / 12));
@@ -174,7 +174,7 @@ int mq_dump_file(FILE *out, const char *path, int flags)
 	} else if (ends_with(path, ".index")) {
 		for (off_t at = 0; mq_pread_full(fd, e, 8, at) == 8; at += 8) {
 			int32_t rel = (int32_t)mq_be32(e), pos = (int32_t)mq_be32(e + 4);
-			if (at > 0 && rel == 0 && pos == 0)
+			if (rel == 0 && pos == 0)
 				break;
 			fprintf(out, "offset: %" PRId64 " position: %d\n", base + rel, pos);
 		}

@@ -11,7 +11,8 @@
  * appended since the previous one.  A time entry is written with it when
  * the segment's max timestamp grew.  Kafka preallocates both files and
  * fills the rest with zeros; the first entry that does not increase ends
- * the list.  Entries are big-endian like everything else.
+ * the list (a file of nothing but zeros has no entries).  Entries are
+ * big-endian like everything else.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,7 +71,9 @@ int mq_index_load(struct mq_index *ix, const char *dir, int64_t base,
 	for (size_t i = 0; ix->off && i < n; i++) {
 		int64_t off = base + (int32_t)mq_be32(d + 8 * i);
 		int64_t pos = (int32_t)mq_be32(d + 8 * i + 4);
-		int padding = i > 0 && off == base && pos == 0;
+		/* no entry ever names position 0 (the first batch is found
+		 * without one), so a zero entry is padding, even the first */
+		int padding = off == base && pos == 0;
 		if (padding)
 			break;
 		if (pos < 0 || pos >= log_size || off < base ||
@@ -100,7 +103,7 @@ int mq_index_load(struct mq_index *ix, const char *dir, int64_t base,
 	for (size_t i = 0; ix->time && i < n; i++) {
 		int64_t ts = (int64_t)mq_be64(d + 12 * i);
 		int64_t off = base + (int32_t)mq_be32(d + 12 * i + 8);
-		if (i > 0 && ts == 0 && off == base)
+		if (ts == 0 && off == base)
 			break;
 		if (off < base || (i > 0 && (ts <= ix->time[i - 1].timestamp ||
 					     off < ix->time[i - 1].offset))) {

@@ -57,6 +57,8 @@ void mq_die_err(void) __attribute__((noreturn));
 void mq_usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 void mq_print_version(void);
+/* After getopt reported a bad option: the hint, and exit 2. */
+void mq_usage_hint(void) __attribute__((noreturn));
 
 /* Parsers for the argument syntaxes of DESIGN.md §6.  Each returns 0, or
  * -1 with an MQ_EUSAGE error naming the text. */
@@ -553,6 +555,139 @@ struct mq_json_record {
  * MQ_EUSAGE with the reason when the line is not a record. */
 int mq_json_record_parse(const char *line, size_t len, struct mq_json_record *r);
 void mq_json_record_free(struct mq_json_record *r);
+
+/* ---- consumer groups (group.c) -------------------------------------------- */
+
+#define MQ_GROUP_POLL_MS 250
+#define MQ_GROUP_HISTORY 32
+
+struct mq_tp {
+	const char *topic;        /* owned by the caller */
+	int32_t partition;
+};
+struct mq_commit {
+	int64_t offset;           /* the next offset to consume */
+	int64_t time;             /* when committed, epoch ms */
+	int64_t end;              /* the log end offset then */
+};
+struct mq_group;
+
+int mq_group_name_check(const char *name);
+/* Joins group as a live member (see group.c for the protocol). */
+int mq_group_open(struct mq_group **gp, const char *datadir, const char *group);
+/* The partitions this member competes for. */
+int mq_group_subscribe(struct mq_group *g, const struct mq_tp *tps, size_t n);
+/* Looks at the members (at most every MQ_GROUP_POLL_MS unless force) and
+ * moves partitions: revoke is called before one is released (commit
+ * there), assign after one is taken.  Returns 1 when ownership changed,
+ * 0 when not, -1 on error. */
+int mq_group_rebalance(struct mq_group *g, int force,
+		       int (*revoke)(void *arg, const struct mq_tp *tp),
+		       int (*assign)(void *arg, const struct mq_tp *tp), void *arg);
+/* Copies up to max owned partitions into out; returns how many owned. */
+size_t mq_group_owned(const struct mq_group *g, struct mq_tp *out, size_t max);
+void mq_group_release(struct mq_group *g, const struct mq_tp *tp);
+/* Releases everything and leaves the group. */
+void mq_group_close(struct mq_group *g);
+
+/* Committed offset of a partition: 1 with *offset set, 0 when the group
+ * never committed there, -1 on error. */
+int mq_group_committed(const char *datadir, const char *group, const char *topic,
+		       int32_t p, int64_t *offset);
+/* Commits offset (the next to consume), crash-safely, adding to the
+ * history; end is the log end offset at the time, for mq-lag. */
+int mq_group_commit(const char *datadir, const char *group, const char *topic,
+		    int32_t p, int64_t offset, int64_t end);
+/* The last max commits, oldest first. */
+int mq_group_history(const char *datadir, const char *group, const char *topic,
+		     int32_t p, struct mq_commit *h, size_t max, size_t *n);
+/* Live member IDs of a group (sorted, oldest first). */
+int mq_group_members(const char *datadir, const char *group, char ***ids, size_t *n);
+/* 1 and "ID pid host" in buf when a live member owns the partition. */
+int mq_group_owner(const char *datadir, const char *group, const char *topic, int32_t p,
+		   char *buf, size_t n);
+int mq_group_list(const char *datadir, char ***names, size_t *n);
+
+/* ---- consuming (consumer.c) ----------------------------------------------- */
+
+enum { MQ_OFFSET_DEFAULT, MQ_OFFSET_BEGINNING, MQ_OFFSET_END, MQ_OFFSET_STORED,
+       MQ_OFFSET_ABSOLUTE, MQ_OFFSET_FROM_END, MQ_OFFSET_TIME };
+struct mq_offset_spec {
+	int kind;
+	int64_t value;            /* N, -N's N, or @TIME in ms */
+};
+/* beginning|end|stored|N|-N|@TIME; MQ_EUSAGE otherwise. */
+int mq_offset_spec_parse(const char *s, struct mq_offset_spec *spec);
+
+enum { MQ_RESET_ERROR, MQ_RESET_EARLIEST, MQ_RESET_LATEST };
+
+struct mq_consumer_opts {
+	const char *datadir;
+	const char *const *topics;
+	size_t ntopics;
+	int32_t partition;        /* -1: all */
+	struct mq_offset_spec start;
+	const char *group;        /* NULL: no group */
+	int commit;               /* commit delivered offsets (with a group) */
+	int exit_at_end;          /* stop at the end as it was at start */
+	int reset;                /* MQ_RESET_*: offsets out of range */
+	int check_crc;
+	int skip_corrupt;
+	void (*on_corrupt)(void *arg, const char *msg);
+	void *arg;
+};
+struct mq_consumer;
+int mq_consumer_open(struct mq_consumer **cp, const struct mq_consumer_opts *o);
+/* Next batch: 1 with *tp, *b (valid until the next call) and *first (the
+ * partition's start offset: skip records below it), 0 when nothing is
+ * there now, 2 when every partition reached its stop (-e), -1 on error. */
+int mq_consumer_next(struct mq_consumer *c, struct mq_tp *tp, struct mq_batch *b,
+		     int64_t *first);
+/* Records before next were written out and flushed: commit them. */
+void mq_consumer_delivered(struct mq_consumer *c, const struct mq_tp *tp, int64_t next);
+/* Stops reading a partition (e.g. --until reached). */
+void mq_consumer_finish(struct mq_consumer *c, const struct mq_tp *tp);
+/* Commits delivered offsets (rate-limited unless force). */
+int mq_consumer_commit(struct mq_consumer *c, int force);
+/* Sleeps until a watched partition changes or timeout_ms passes (-1:
+ * forever; in a group, at most the rebalance period). */
+int mq_consumer_wait(struct mq_consumer *c, int timeout_ms);
+size_t mq_consumer_partitions(const struct mq_consumer *c);
+/* Commits and closes; leaves the group. */
+int mq_consumer_close(struct mq_consumer *c);
+
+/* ---- record output formats (format.c) ------------------------------------ */
+
+struct mq_format;
+/* Compiles a kcat-style format: %t topic, %p partition, %o offset, %k key,
+ * %s value, %S value size, %K key size, %T timestamp (epoch ms), %D
+ * timestamp as ISO 8601 UTC, %h headers as "k=v,k2=v2", %% a percent
+ * sign; escapes \n \t \r \0 \\ \xNN.  Null keys and values print as
+ * nothing, their sizes as -1.  MQ_EUSAGE naming the problem. */
+int mq_format_compile(const char *fmt, struct mq_format **out);
+void mq_format_free(struct mq_format *f);
+/* Appends the record formatted to out. */
+int mq_format_record(struct mq_buf *out, const struct mq_format *f, const char *topic,
+		     int32_t partition, const struct mq_record *r);
+
+/* ---- workers for --exec (worker.c) ---------------------------------------- */
+
+struct mq_worker_opts {
+	const char *cmd;          /* run with /bin/sh -c */
+	int retries;
+	const char *dlq;          /* dead-letter topic, or NULL */
+	const char *datadir;
+	int fsync;
+	volatile sig_atomic_t *stop;
+};
+struct mq_worker;
+int mq_worker_open(struct mq_worker **wp, const struct mq_worker_opts *o);
+/* Runs the command for n records of one partition (see worker.c).
+ * Returns 0 handled, 2 handled by the dead-letter topic, 1 failed with
+ * no dead-letter topic (why says how), -1 on error. */
+int mq_worker_run(struct mq_worker *w, const char *topic, int32_t part,
+		  const struct mq_record *recs, size_t n, char *why, size_t whylen);
+void mq_worker_close(struct mq_worker *w);
 
 /* ---- segment dump (dump.c) ---------------------------------------------- */
 

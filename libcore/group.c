@@ -1,0 +1,492 @@
+/*
+ * group.c: consumer groups over a data directory, with the kernel as the
+ * coordinator.
+ *
+ *   DATADIR/groups/GROUP/members/ID            "pid host start\n", flock'd
+ *                                              by the live member
+ *   DATADIR/groups/GROUP/topics/T/P.lock       flock'd by the partition's
+ *                                              owner; holds "ID pid host\n"
+ *   DATADIR/groups/GROUP/topics/T/P.offset     commit history, one
+ *                                              "offset time end\n" per line,
+ *                                              the last line is the committed
+ *                                              offset (the next to consume)
+ *
+ * Membership.  A member creates its file under a temporary name, locks it,
+ * and renames it into members/, so no one ever sees it unlocked while it
+ * lives.  A member file whose lock can be taken belongs to a dead process
+ * (the kernel dropped the lock with it) and is removed by whoever finds
+ * it.  Member IDs start with the start time, so sorting them orders
+ * members by age.
+ *
+ * Assignment.  Every member computes the same assignment from what it
+ * sees: the sorted live members and the sorted partitions, partition i to
+ * member i mod n.  It releases what it holds and should not (after its
+ * consumer committed), and takes what it should hold when the lock is
+ * free.  Members look again every MQ_GROUP_POLL_MS, so a new, leaving or
+ * killed member is absorbed within about a second; a killed owner's
+ * partition locks vanish with it, so nothing stays stale.
+ *
+ * Commits are written with mq_write_file_atomic: a crash leaves the old
+ * history or the new.  The history keeps the last MQ_GROUP_HISTORY
+ * commits, at least a second apart (the newest replaces a younger one),
+ * for mq-lag's rules.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mq.h"
+
+struct owned {
+	struct mq_tp tp;
+	int fd;                    /* the flock'd P.lock */
+};
+
+struct mq_group {
+	char dir[PATH_MAX];        /* DATADIR/groups/GROUP */
+	char id[128];
+	int memberfd;
+	struct mq_tp *subs;
+	size_t nsubs;
+	struct owned *own;
+	size_t nown;
+	int64_t last_poll;
+};
+
+int mq_group_name_check(const char *name)
+{
+	if (mq_topic_name_check(name) < 0)
+		return mq_error(MQ_EUSAGE, "invalid group name '%s': use 1-249 of [A-Za-z0-9._-]", name);
+	return 0;
+}
+
+static int group_dir(const char *datadir, const char *group, char *buf, size_t n)
+{
+	if (mq_group_name_check(group) < 0)
+		return -1;
+	return mq_pathf(buf, n, "%s/groups/%s", datadir, group);
+}
+
+static void host(char *buf, size_t n)
+{
+	if (gethostname(buf, n) < 0)
+		snprintf(buf, n, "localhost");
+	buf[n - 1] = 0;
+	for (char *p = buf; *p; p++)
+		if (*p == '/' || *p == ' ')
+			*p = '_';
+}
+
+int mq_group_open(struct mq_group **gp, const char *datadir, const char *group)
+{
+	struct mq_group *g = calloc(1, sizeof *g);
+	char path[PATH_MAX], tmp[PATH_MAX], h[64], line[256];
+	int fd;
+
+	if (!g)
+		return mq_syserr("cannot join group '%s'", group);
+	g->memberfd = -1;
+	if (group_dir(datadir, group, g->dir, sizeof g->dir) < 0)
+		goto fail;
+	mq_pathf(path, sizeof path, "%s/members", g->dir);
+	if (mq_mkdir_p(path, 0777) < 0) {
+		mq_syserr("cannot create group '%s'", group);
+		goto fail;
+	}
+	host(h, sizeof h);
+	snprintf(g->id, sizeof g->id, "%013" PRId64 "-%s-%ld", mq_now_ms(), h, (long)getpid());
+	mq_pathf(tmp, sizeof tmp, "%s/.%s", path, g->id);
+	mq_pathf(path, sizeof path, "%s/members/%s", g->dir, g->id);
+	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+		mq_syserr("cannot join group '%s'", group);
+		if (fd >= 0)
+			close(fd);
+		goto fail;
+	}
+	int n = snprintf(line, sizeof line, "%ld %s %" PRId64 "\n", (long)getpid(), h, mq_now_ms());
+	if (mq_write_all(fd, line, (size_t)n) < 0 || rename(tmp, path) < 0) {
+		mq_syserr("cannot join group '%s'", group);
+		close(fd);
+		unlink(tmp);
+		goto fail;
+	}
+	g->memberfd = fd;
+	*gp = g;
+	return 0;
+fail:
+	free(g);
+	return -1;
+}
+
+static int tp_cmp(const void *a, const void *b)
+{
+	const struct mq_tp *x = a, *y = b;
+	int c = strcmp(x->topic, y->topic);
+	return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+int mq_group_subscribe(struct mq_group *g, const struct mq_tp *tps, size_t n)
+{
+	free(g->subs);
+	g->subs = malloc((n ? n : 1) * sizeof *g->subs);
+	if (!g->subs)
+		return mq_syserr("cannot subscribe");
+	memcpy(g->subs, tps, n * sizeof *tps);
+	g->nsubs = n;
+	qsort(g->subs, n, sizeof *g->subs, tp_cmp);
+	return 0;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Live members, sorted by age; removes the files of dead ones. */
+static int live_members(const char *gdir, char ***out, size_t *n, int reap)
+{
+	char path[PATH_MAX];
+	DIR *d;
+	struct dirent *e;
+	char **v = NULL;
+	size_t cnt = 0, cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	mq_pathf(path, sizeof path, "%s/members", gdir);
+	if (!(d = opendir(path)))
+		return errno == ENOENT ? 0 : mq_syserr("cannot read group '%s'", gdir);
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+			/* nobody holds it: its member is gone */
+			if (reap)
+				unlinkat(dirfd(d), e->d_name, 0);
+			close(fd);
+			continue;
+		}
+		close(fd);
+		if (cnt == cap) {
+			cap = cap ? 2 * cap : 8;
+			char **nv = realloc(v, cap * sizeof *v);
+			if (!nv)
+				break;
+			v = nv;
+		}
+		if (!(v[cnt] = strdup(e->d_name)))
+			break;
+		cnt++;
+	}
+	closedir(d);
+	qsort(v, cnt, sizeof *v, str_cmp);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+static void lock_path(const struct mq_group *g, const struct mq_tp *tp, char *buf, size_t n,
+		      const char *ext)
+{
+	mq_pathf(buf, n, "%s/topics/%s/%d.%s", g->dir, tp->topic, tp->partition, ext);
+}
+
+static int owns(const struct mq_group *g, const struct mq_tp *tp)
+{
+	for (size_t i = 0; i < g->nown; i++)
+		if (!tp_cmp(&g->own[i].tp, tp))
+			return (int)i;
+	return -1;
+}
+
+static int try_acquire(struct mq_group *g, const struct mq_tp *tp)
+{
+	char path[PATH_MAX], line[256], h[64];
+	int fd;
+
+	lock_path(g, tp, path, sizeof path, "lock");
+	{
+		char d[PATH_MAX];
+		mq_pathf(d, sizeof d, "%s/topics/%s", g->dir, tp->topic);
+		if (mq_mkdir_p(d, 0777) < 0)
+			return mq_syserr("cannot create '%s'", d);
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return mq_syserr("cannot open '%s'", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return 0;
+	}
+	host(h, sizeof h);
+	int n = snprintf(line, sizeof line, "%s %ld %s\n", g->id, (long)getpid(), h);
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, line, (size_t)n, 0) != n) {
+		close(fd);
+		return mq_syserr("cannot write '%s'", path);
+	}
+	struct owned *no = realloc(g->own, (g->nown + 1) * sizeof *g->own);
+	if (!no) {
+		close(fd);
+		return mq_syserr("cannot acquire partition");
+	}
+	g->own = no;
+	g->own[g->nown].tp = *tp;
+	g->own[g->nown].fd = fd;
+	g->nown++;
+	return 1;
+}
+
+void mq_group_release(struct mq_group *g, const struct mq_tp *tp)
+{
+	int i = owns(g, tp);
+
+	if (i < 0)
+		return;
+	/* empty the owner line before the lock goes */
+	if (ftruncate(g->own[i].fd, 0) < 0) {
+		/* only cosmetic: mq-lag checks the lock, not the text */
+	}
+	close(g->own[i].fd);
+	g->own[i] = g->own[--g->nown];
+}
+
+int mq_group_rebalance(struct mq_group *g, int force,
+		       int (*revoke)(void *arg, const struct mq_tp *tp),
+		       int (*assign)(void *arg, const struct mq_tp *tp), void *arg)
+{
+	char **members;
+	size_t nm, nlive, me = 0;
+	int64_t now = mq_now_ms();
+	int changed = 0;
+
+	if (!force && now - g->last_poll < MQ_GROUP_POLL_MS)
+		return 0;
+	g->last_poll = now;
+	if (live_members(g->dir, &members, &nlive, 1) < 0)
+		return -1;
+	nm = nlive;
+	while (me < nm && strcmp(members[me], g->id))
+		me++;
+	if (me == nm) {
+		/* our file is gone (someone removed the group): stand alone */
+		me = 0;
+		nm = nm ? nm : 1;
+	}
+	mq_strv_free(members, nlive);
+	for (size_t i = 0; i < g->nown;) {
+		struct mq_tp tp = g->own[i].tp;
+		size_t k = 0;
+		while (k < g->nsubs && tp_cmp(&g->subs[k], &tp))
+			k++;
+		if (k < g->nsubs && k % nm == me) {
+			i++;
+			continue;
+		}
+		if (revoke && revoke(arg, &tp) < 0)
+			return -1;
+		mq_group_release(g, &tp);
+		changed = 1;
+	}
+	for (size_t k = 0; k < g->nsubs; k++) {
+		if (k % nm != me || owns(g, &g->subs[k]) >= 0)
+			continue;
+		int rc = try_acquire(g, &g->subs[k]);
+		if (rc < 0)
+			return -1;
+		if (rc > 0) {
+			changed = 1;
+			if (assign && assign(arg, &g->subs[k]) < 0)
+				return -1;
+		}
+	}
+	return changed;
+}
+
+size_t mq_group_owned(const struct mq_group *g, struct mq_tp *out, size_t max)
+{
+	size_t n = g->nown < max ? g->nown : max;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = g->own[i].tp;
+	return g->nown;
+}
+
+void mq_group_close(struct mq_group *g)
+{
+	char path[PATH_MAX];
+
+	if (!g)
+		return;
+	while (g->nown)
+		mq_group_release(g, &g->own[0].tp);
+	mq_pathf(path, sizeof path, "%s/members/%s", g->dir, g->id);
+	unlink(path);
+	if (g->memberfd >= 0)
+		close(g->memberfd);
+	free(g->own);
+	free(g->subs);
+	free(g);
+}
+
+/* ---- offsets ---- */
+
+int mq_group_history(const char *datadir, const char *group, const char *topic, int32_t p,
+		     struct mq_commit *h, size_t max, size_t *n)
+{
+	char path[PATH_MAX], *s, *line, *save = NULL;
+	size_t cnt = 0;
+
+	*n = 0;
+	if (mq_group_name_check(group) < 0 ||
+	    mq_pathf(path, sizeof path, "%s/groups/%s/topics/%s/%d.offset", datadir, group, topic, p) < 0)
+		return -1;
+	if (mq_read_file(path, 1 << 16, &s, NULL) < 0)
+		return errno == ENOENT ? 0 : mq_syserr("cannot read '%s'", path);
+	for (line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		struct mq_commit c;
+		if (sscanf(line, "%" SCNd64 " %" SCNd64 " %" SCNd64, &c.offset, &c.time, &c.end) != 3) {
+			free(s);
+			return mq_error(MQ_ECORRUPT, "invalid commit history in '%s'", path);
+		}
+		if (cnt == max) {
+			memmove(h, h + 1, (max - 1) * sizeof *h);
+			cnt--;
+		}
+		if (max)
+			h[cnt++] = c;
+	}
+	free(s);
+	*n = cnt;
+	return 0;
+}
+
+int mq_group_committed(const char *datadir, const char *group, const char *topic, int32_t p,
+		       int64_t *offset)
+{
+	struct mq_commit h[MQ_GROUP_HISTORY];
+	size_t n;
+
+	if (mq_group_history(datadir, group, topic, p, h, MQ_GROUP_HISTORY, &n) < 0)
+		return -1;
+	if (n == 0)
+		return 0;
+	*offset = h[n - 1].offset;
+	return 1;
+}
+
+int mq_group_commit(const char *datadir, const char *group, const char *topic, int32_t p,
+		    int64_t offset, int64_t end)
+{
+	struct mq_commit h[MQ_GROUP_HISTORY + 1];
+	size_t n;
+	char path[PATH_MAX], dir[PATH_MAX];
+	struct mq_buf b = { 0 };
+	int64_t now = mq_now_ms();
+	int rc;
+
+	if (mq_group_history(datadir, group, topic, p, h, MQ_GROUP_HISTORY, &n) < 0)
+		return -1;
+	if (n > 0 && h[n - 1].offset == offset && h[n - 1].end == end && now - h[n - 1].time < 1000)
+		return 0;
+	/* keep entries a second apart: the newest replaces a younger one */
+	if (n >= 2 && h[n - 1].time - h[n - 2].time < 1000)
+		n--;
+	h[n++] = (struct mq_commit){ offset, now, end };
+	size_t from = n > MQ_GROUP_HISTORY ? n - MQ_GROUP_HISTORY : 0;
+	for (size_t i = from; i < n; i++) {
+		char line[96];
+		int k = snprintf(line, sizeof line, "%" PRId64 " %" PRId64 " %" PRId64 "\n",
+				 h[i].offset, h[i].time, h[i].end);
+		if (mq_buf_append(&b, line, (size_t)k) < 0)
+			return -1;
+	}
+	mq_pathf(dir, sizeof dir, "%s/groups/%s/topics/%s", datadir, group, topic);
+	if (mq_mkdir_p(dir, 0777) < 0) {
+		mq_buf_free(&b);
+		return mq_syserr("cannot create '%s'", dir);
+	}
+	mq_pathf(path, sizeof path, "%s/%d.offset", dir, p);
+	rc = mq_write_file_atomic(path, b.p, b.len);
+	mq_buf_free(&b);
+	return rc;
+}
+
+/* ---- for mq-lag and reset ---- */
+
+int mq_group_members(const char *datadir, const char *group, char ***ids, size_t *n)
+{
+	char gdir[PATH_MAX];
+
+	if (group_dir(datadir, group, gdir, sizeof gdir) < 0)
+		return -1;
+	return live_members(gdir, ids, n, 0);
+}
+
+int mq_group_owner(const char *datadir, const char *group, const char *topic, int32_t p,
+		   char *buf, size_t n)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	buf[0] = 0;
+	if (mq_pathf(path, sizeof path, "%s/groups/%s/topics/%s/%d.lock", datadir, group, topic, p) < 0)
+		return -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		close(fd);
+		return 0;
+	}
+	ssize_t r = pread(fd, buf, n - 1, 0);
+	close(fd);
+	if (r <= 0)
+		return 0;
+	buf[r] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return 1;
+}
+
+int mq_group_list(const char *datadir, char ***names, size_t *n)
+{
+	char path[PATH_MAX];
+	DIR *d;
+	struct dirent *e;
+	char **v = NULL;
+	size_t cnt = 0;
+
+	*names = NULL;
+	*n = 0;
+	mq_pathf(path, sizeof path, "%s/groups", datadir);
+	if (!(d = opendir(path)))
+		return errno == ENOENT ? 0 : mq_syserr("cannot list groups in '%s'", datadir);
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || mq_topic_name_check(e->d_name) < 0)
+			continue;
+		char **nv = realloc(v, (cnt + 1) * sizeof *v);
+		if (!nv || !(nv[cnt] = strdup(e->d_name))) {
+			v = nv ? nv : v;
+			closedir(d);
+			mq_strv_free(v, cnt);
+			return mq_syserr("cannot list groups");
+		}
+		v = nv;
+		cnt++;
+	}
+	closedir(d);
+	qsort(v, cnt, sizeof *v, str_cmp);
+	*names = v;
+	*n = cnt;
+	return 0;
+}
