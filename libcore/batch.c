@@ -260,6 +260,8 @@ int mq_batch_builder_add(struct mq_batch_builder *bb, int64_t ts,
 
 size_t mq_batch_builder_size(const struct mq_batch_builder *bb)
 {
+	if (bb->count == 0)
+		return 0;
 	return bb->codec == MQ_CODEC_NONE ? bb->out.len : MQ_BATCH_HEADER + bb->recs.len;
 }
 

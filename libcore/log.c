@@ -269,7 +269,8 @@ static int load_active(struct mq_log *l, int64_t base, int64_t want_pos, int che
 	l->last_tix_ts = tkeep ? ix.time[tkeep - 1].timestamp : -1;
 	l->max_ts = l->last_tix_ts;
 	l->max_ts_off = tkeep ? ix.time[tkeep - 1].offset : base;
-	l->next = base;
+	/* the scan starts at the batch the last kept entry names */
+	l->next = keep ? (int64_t)mq_be64(h) : base;
 	l->first_ts = -1;
 	mq_index_free(&ix);
 	if (l->last_ix_pos > 0 && mq_pread_full(l->segfd, h, sizeof h, 0) == (ssize_t)sizeof h)
@@ -278,7 +279,12 @@ static int load_active(struct mq_log *l, int64_t base, int64_t want_pos, int che
 	    ftruncate(l->tixfd, (off_t)(l->ntix * 12)) < 0)
 		return mq_syserr("cannot truncate index in '%s'", l->dir);
 	l->size = l->last_ix_pos;
-	return scan(l, l->last_ix_pos, check);
+	if (scan(l, l->last_ix_pos, check) < 0)
+		return -1;
+	/* the batch the last entry names was cut: trust one entry less */
+	if (l->nix > 0 && l->size <= l->last_ix_pos)
+		return load_active(l, base, l->size - 1, check);
+	return 0;
 }
 
 static int read_ckpt(struct mq_log *l, const char *name, int64_t *v)
@@ -321,12 +327,84 @@ static int remove_segment(struct mq_log *l, int64_t base)
 	return 0;
 }
 
-/* Recovery, under the lock, once per process (see the top). */
+static int checkpoint_recovery(struct mq_log *l)
+{
+	if (write_ckpt(l, MQ_CKPT_RECOVERY, l->next) < 0)
+		return -1;
+	l->rp_base = l->base;
+	l->rp_pos = l->size;
+	return 0;
+}
+
+/* Checks a closed segment from pos (CRC, offsets rising without gaps);
+ * *cut gets the position of the first bad or torn batch, or -1; *next
+ * the offset after the last good batch. */
+static int validate_closed(struct mq_log *l, const struct mq_segment *s, int64_t pos,
+			   int64_t *next, int64_t *cut)
+{
+	char path[PATH_MAX];
+	struct mq_walk w;
+	struct mq_batch b;
+	int fd, rc;
+
+	mq_segment_path(path, sizeof path, l->dir, s->base, "log");
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return mq_syserr("cannot open segment '%s'", path);
+	*cut = -1;
+	mq_walk_init(&w, fd, pos, s->size, 1);
+	for (;;) {
+		int64_t at = w.pos;
+		rc = mq_walk_next(&w, &b);
+		if (rc > 0 && (pos > 0 || at > 0) && b.base_offset != *next && *next >= 0)
+			rc = mq_error(MQ_ECORRUPT, "offset gap");
+		if (rc <= 0) {
+			if (rc < 0 && mq_errclass() != MQ_ECORRUPT)
+				break;
+			if (at < s->size)
+				*cut = at;
+			rc = 0;
+			break;
+		}
+		*next = mq_batch_last_offset(&b) + 1;
+	}
+	mq_walk_free(&w);
+	close(fd);
+	return rc;
+}
+
+/* Rebuilds a closed segment's indexes when missing or damaged. */
+static int heal_index(struct mq_log *l, const struct mq_segment *s)
+{
+	char path[PATH_MAX];
+	struct mq_index ix;
+	int damaged, fd, rc;
+
+	if (mq_index_load(&ix, l->dir, s->base, s->size, &damaged) < 0)
+		return -1;
+	mq_index_free(&ix);
+	mq_segment_path(path, sizeof path, l->dir, s->base, "index");
+	if (!damaged && access(path, F_OK) == 0) {
+		mq_segment_path(path, sizeof path, l->dir, s->base, "timeindex");
+		if (access(path, F_OK) == 0)
+			return 0;
+	}
+	mq_segment_path(path, sizeof path, l->dir, s->base, "log");
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return mq_syserr("cannot open segment '%s'", path);
+	rc = mq_index_rebuild(l->dir, s->base, fd, s->size, l->conf.index_interval_bytes, 1);
+	close(fd);
+	return rc;
+}
+
+/* Recovery, under the lock, once per process (see the top).  Closed
+ * segments before the one holding the recovery point are trusted (their
+ * indexes are healed if missing or damaged); from there on every batch
+ * is checked, and the log is cut at the first bad one. */
 static int recover(struct mq_log *l)
 {
 	struct mq_segment *segs;
-	size_t n, i;
-	int64_t rp = -1, ls = 0;
+	size_t n, i, rpseg = 0;
+	int64_t rp = -1, ls = 0, next = -1, cut, want;
 
 	if (mq_segments_list(l->dir, &segs, &n) < 0)
 		return -1;
@@ -340,38 +418,59 @@ static int recover(struct mq_log *l)
 	}
 	if (read_ckpt(l, MQ_CKPT_RECOVERY, &rp) < 0)
 		rp = -1;
-	/* the segment holding the recovery point; everything before it is
-	 * trusted */
-	for (i = n; i-- > 1;)
-		if (segs[i].base <= rp)
+	for (rpseg = n; rpseg-- > 1;)
+		if (segs[rpseg].base <= rp)
 			break;
-	for (; i < n; i++) {
-		int64_t want;
+	for (i = 0; i + 1 < n; i++) {
+		if (i < rpseg) {
+			if (heal_index(l, &segs[i]) < 0)
+				goto fail;
+			continue;
+		}
+		want = 0;
+		if (i == rpseg && rp >= segs[i].base) {
+			struct mq_index ix;
+			int damaged;
+			if (mq_index_load(&ix, l->dir, segs[i].base, segs[i].size, &damaged) < 0)
+				goto fail;
+			want = damaged ? 0 : mq_index_lookup(&ix, rp);
+			mq_index_free(&ix);
+			next = -1;
+		}
+		if (validate_closed(l, &segs[i], want, &next, &cut) < 0)
+			goto fail;
+		if (cut < 0 && next == segs[i + 1].base) {
+			if (heal_index(l, &segs[i]) < 0)
+				goto fail;
+			continue;
+		}
+		/* a bad batch, or a gap before the next segment: this one
+		 * becomes the last */
+		for (size_t j = i + 1; j < n; j++)
+			if (remove_segment(l, segs[j].base) < 0)
+				goto fail;
+		if (mq_fsync_dir(l->dir) < 0)
+			goto fail;
+		n = i + 1;
+		rpseg = i;
+		break;
+	}
+	want = 0;
+	if (rpseg == n - 1 && rp >= segs[n - 1].base) {
 		struct mq_index ix;
 		int damaged;
-
-		if (rp < segs[i].base)
-			want = 0;
-		else if (mq_index_load(&ix, l->dir, segs[i].base, segs[i].size, &damaged) == 0) {
-			want = mq_index_lookup(&ix, rp);
-			mq_index_free(&ix);
-		} else {
-			want = 0;
-		}
-		if (load_active(l, segs[i].base, want, 1) < 0)
+		if (mq_index_load(&ix, l->dir, segs[n - 1].base, segs[n - 1].size, &damaged) < 0)
 			goto fail;
-		l->recovered = 1;
-		if (i + 1 < n && (l->size < segs[i].size || l->next != segs[i + 1].base)) {
-			/* truncated here, or a gap: what follows cannot be kept */
-			for (size_t j = i + 1; j < n; j++)
-				if (remove_segment(l, segs[j].base) < 0)
-					goto fail;
-			if (mq_fsync_dir(l->dir) < 0)
-				goto fail;
-			break;
-		}
+		want = mq_index_lookup(&ix, rp);
+		mq_index_free(&ix);
 	}
+	if (load_active(l, segs[n - 1].base, want, 1) < 0)
+		goto fail;
+	l->recovered = 1;
 	free(segs);
+	/* never leave the recovery point above a cut */
+	if (rp > l->next && checkpoint_recovery(l) < 0)
+		return -1;
 	l->rp_base = l->base;
 	l->rp_pos = l->size;
 	return 0;
@@ -417,17 +516,16 @@ static int resync(struct mq_log *l)
 			return -1;
 	}
 	mq_pathf(name, sizeof name, "%020lld.log", (long long)l->next);
-	if (l->next != l->base && faccessat(l->lockfd, name, F_OK, 0) == 0)
-		return load_active(l, l->next, 0, 0);
-	return 0;
-}
-
-static int checkpoint_recovery(struct mq_log *l)
-{
-	if (write_ckpt(l, MQ_CKPT_RECOVERY, l->next) < 0)
-		return -1;
-	l->rp_base = l->base;
-	l->rp_pos = l->size;
+	if (l->next != l->base && faccessat(l->lockfd, name, F_OK, 0) == 0) {
+		/* others rolled, maybe more than once: go to the newest */
+		struct mq_segment *segs;
+		size_t n;
+		if (mq_segments_list(l->dir, &segs, &n) < 0)
+			return -1;
+		int64_t newest = segs[n - 1].base;
+		free(segs);
+		return load_active(l, newest, INT64_MAX, 0);
+	}
 	return 0;
 }
 

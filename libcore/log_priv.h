@@ -42,6 +42,13 @@ int mq_segment_max_timestamp(const char *dir, const struct mq_segment *s,
  * is a segment with extension ext. */
 int mq_segment_name(const char *name, const char *ext, int64_t *base);
 
+/* Writes the indexes of the segment at base (log fd, size bytes) as an
+ * appender would have: one offset entry per interval bytes, a time entry
+ * with each when the max timestamp grew, and a final time entry for a
+ * closed segment. */
+int mq_index_rebuild(const char *dir, int64_t base, int fd, int64_t size,
+		     int64_t interval, int closed);
+
 /* mq_partition_retention for a caller that holds the partition lock. */
 int mq_retention_locked(const char *dir, const struct mq_config *conf,
 			int64_t now, size_t *removed);

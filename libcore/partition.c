@@ -118,7 +118,8 @@ static ssize_t fill(struct mq_walk *w, size_t need)
 	if (have >= need)
 		return (ssize_t)have;
 	/* slide what is left to the front, then read a chunk behind it */
-	memmove(w->buf.p, w->buf.p + w->buf_off, have);
+	if (have)
+		memmove(w->buf.p, w->buf.p + w->buf_off, have);
 	w->buf.len = have;
 	w->buf_pos = w->pos;
 	w->buf_off = 0;

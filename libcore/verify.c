@@ -40,10 +40,7 @@ static void problem(struct ctx *c, const char *file, int64_t pos, const char *wh
 		c->report(&p, c->arg);
 }
 
-/* Writes the indexes of a segment as an appender would have: one offset
- * entry per index.interval.bytes, a time entry with each when the max
- * timestamp grew, and a final time entry for a closed segment. */
-static int rebuild_index(const char *dir, int64_t base, int fd, int64_t size,
+int mq_index_rebuild(const char *dir, int64_t base, int fd, int64_t size,
 			 int64_t interval, int closed)
 {
 	struct mq_walk w;
@@ -237,7 +234,7 @@ static int repair_segment(struct ctx *c, const char *dir, const struct mq_segmen
 		}
 		c->res->truncated_bytes += s->size - cut;
 	}
-	int rc = rebuild_index(dir, s->base, fd, cut >= 0 ? cut : s->size, 4096, closed);
+	int rc = mq_index_rebuild(dir, s->base, fd, cut >= 0 ? cut : s->size, 4096, closed);
 	close(fd);
 	return rc;
 }

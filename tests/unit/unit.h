@@ -11,12 +11,14 @@
 
 static int unit_n, unit_failed;
 
+/* cond is evaluated once: it may have side effects */
 #define CHECK(cond, ...) do { \
+	int unit_ok = !!(cond); \
 	unit_n++; \
-	if (cond) { printf("ok %d - ", unit_n); } \
+	if (unit_ok) { printf("ok %d - ", unit_n); } \
 	else { unit_failed++; printf("not ok %d - ", unit_n); } \
 	printf(__VA_ARGS__); \
-	if (!(cond)) printf("  (%s:%d: %s)", __FILE__, __LINE__, #cond); \
+	if (!unit_ok) printf("  (%s:%d: %s)", __FILE__, __LINE__, #cond); \
 	printf("\n"); \
 } while (0)
 
