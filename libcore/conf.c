@@ -1,8 +1,7 @@
 /*
- * conf.c: topic configuration, as topic.conf and `mq-topic --config`
+ * conf.c: topic configuration, as topic.conf and `mq-topic -c KEY=VALUE`
  * spell it: Kafka's key names and meanings, one "key=value" a line.
  *
- *   # written by mq-topic create
  *   partitions=3
  *   retention.ms=604800000
  *   segment.bytes=1073741824

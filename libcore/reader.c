@@ -29,6 +29,7 @@ struct mq_reader {
 	int64_t next;             /* offset after the last batch returned */
 	int64_t batch_pos;        /* file position of the last batch */
 	int check_crc;
+	int waiting;              /* positioned in a partition with no segment */
 	struct mq_walk w;
 };
 
@@ -106,10 +107,18 @@ int mq_reader_seek(struct mq_reader *r, int64_t offset)
 				(long long)offset, (long long)pi.log_end);
 	if (mq_segments_list(r->dir, &segs, &n) < 0)
 		return -1;
+	r->min_offset = offset;
+	r->next = offset;
 	if (n == 0) {
+		/* never written: empty until a writer creates a segment */
 		free(segs);
-		return mq_error(MQ_ENOTFOUND, "partition '%s' has no segment", r->dir);
+		if (r->segfd >= 0)
+			close(r->segfd);
+		r->segfd = -1;
+		r->waiting = 1;
+		return 0;
 	}
+	r->waiting = 0;
 	for (i = n; i-- > 1;)
 		if (segs[i].base <= offset)
 			break;
@@ -124,8 +133,6 @@ int mq_reader_seek(struct mq_reader *r, int64_t offset)
 		return -1;
 	}
 	free(segs);
-	r->min_offset = offset;
-	r->next = offset;
 	return 0;
 }
 
@@ -159,8 +166,12 @@ int mq_reader_next(struct mq_reader *r, struct mq_batch *b)
 	struct stat st;
 	int rc;
 
-	if (r->segfd < 0 && mq_reader_seek(r, 0) < 0)
-		return -1;
+	if (r->segfd < 0) {
+		if (mq_reader_seek(r, r->waiting ? r->next : 0) < 0)
+			return -1;
+		if (r->segfd < 0)
+			return 0;
+	}
 	for (;;) {
 		int64_t pos = r->w.pos;
 		rc = mq_walk_next(&r->w, b);

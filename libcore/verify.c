@@ -217,6 +217,21 @@ fail:
 	return -1;
 }
 
+/* The topic's index.interval.bytes, from the topic.conf above dir. */
+static int64_t index_interval(const char *dir)
+{
+	char path[PATH_MAX], *text;
+	struct mq_config conf;
+
+	mq_config_default(&conf);
+	if (mq_pathf(path, sizeof path, "%s/../topic.conf", dir) == 0 &&
+	    mq_read_file(path, 1 << 16, &text, NULL) == 0) {
+		mq_config_parse(&conf, text, path);
+		free(text);
+	}
+	return conf.index_interval_bytes;
+}
+
 static int repair_segment(struct ctx *c, const char *dir, const struct mq_segment *s,
 			  int64_t cut, int closed)
 {
@@ -234,7 +249,8 @@ static int repair_segment(struct ctx *c, const char *dir, const struct mq_segmen
 		}
 		c->res->truncated_bytes += s->size - cut;
 	}
-	int rc = mq_index_rebuild(dir, s->base, fd, cut >= 0 ? cut : s->size, 4096, closed);
+	int rc = mq_index_rebuild(dir, s->base, fd, cut >= 0 ? cut : s->size,
+				  index_interval(dir), closed);
 	close(fd);
 	return rc;
 }
