@@ -95,7 +95,10 @@ int mq_topic_create(const char *datadir, const char *name, const struct mq_confi
 		errno = EEXIST;
 		return mq_error(MQ_ENEG, "topic '%s' already exists", name);
 	}
-	mq_pathf(tmp, sizeof tmp, "%s/.new-%s.%ld", top, name, (long)getpid());
+	/* the temporary name must not embed NAME: 249 characters and a
+	 * prefix would pass the 255 a file name may have */
+	static unsigned seq;
+	mq_pathf(tmp, sizeof tmp, "%s/.new.%ld.%u", top, (long)getpid(), seq++);
 	mq_rm_rf(tmp);
 	if (mkdir(tmp, 0777) < 0)
 		return mq_syserr("cannot create topic '%s'", name);
@@ -263,7 +266,7 @@ int mq_topic_delete(const char *datadir, const char *name)
 	if (mq_topic_name_check(name) < 0)
 		return -1;
 	mq_pathf(src, sizeof src, "%s/topics/%s", datadir, name);
-	mq_pathf(dst, sizeof dst, "%s/topics/.deleted-%s.%ld.%ld", datadir, name,
+	mq_pathf(dst, sizeof dst, "%s/topics/.deleted.%ld.%ld", datadir,
 		 (long)getpid(), (long)time(NULL));
 	if (rename(src, dst) < 0) {
 		if (errno == ENOENT)
