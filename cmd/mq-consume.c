@@ -90,9 +90,11 @@ static int matches(const struct mq_record *r)
 	return 1;
 }
 
-/* Collected records for --exec --batch. */
+/* Records collected for --exec --batch: copies of their bytes, since a
+ * batch's records live only as long as its iterator. */
 static struct {
 	struct mq_record *recs;
+	size_t *at;               /* where each record's bytes start in data */
 	struct mq_buf data;
 	size_t n;
 } pend;
@@ -116,31 +118,32 @@ static void exec_records(struct mq_worker *w, struct mq_consumer *c, const struc
 	mq_consumer_delivered(c, tp, recs[n - 1].offset + 1);
 }
 
-/* Copies a record (its bytes live in the batch) for --batch. */
+static size_t len0(int32_t n)
+{
+	return n > 0 ? (size_t)n : 0;
+}
+
 static void keep(const struct mq_record *r)
 {
-	size_t at = pend.data.len;
-
-	if (mq_buf_append(&pend.data, r->key ? r->key : (const uint8_t *)"", r->key_len > 0 ? (size_t)r->key_len : 0) < 0 ||
-	    mq_buf_append(&pend.data, r->value ? r->value : (const uint8_t *)"", r->value_len > 0 ? (size_t)r->value_len : 0) < 0 ||
+	pend.at[pend.n] = pend.data.len;
+	if (mq_buf_append(&pend.data, r->key, len0(r->key_len)) < 0 ||
+	    mq_buf_append(&pend.data, r->value, len0(r->value_len)) < 0 ||
 	    mq_buf_append(&pend.data, r->headers, r->headers_len) < 0)
 		mq_die_err();
-	pend.recs[pend.n] = *r;
-	pend.recs[pend.n].key = (const uint8_t *)(uintptr_t)at;
-	pend.n++;
+	pend.recs[pend.n++] = *r;
 }
 
 static void run_pending(struct mq_worker *w, struct mq_consumer *c, const struct mq_tp *tp)
 {
 	if (!pend.n)
 		return;
+	/* point the copies at the buffer, now that it stopped moving */
 	for (size_t i = 0; i < pend.n; i++) {
 		struct mq_record *r = &pend.recs[i];
-		size_t at = (size_t)(uintptr_t)r->key;
-		size_t kl = r->key_len > 0 ? (size_t)r->key_len : 0, vl = r->value_len > 0 ? (size_t)r->value_len : 0;
-		r->key = r->key_len >= 0 ? pend.data.p + at : NULL;
-		r->value = r->value_len >= 0 ? pend.data.p + at + kl : NULL;
-		r->headers = pend.data.p + at + kl + vl;
+		const uint8_t *p = pend.data.p + pend.at[i];
+		r->key = r->key_len >= 0 ? p : NULL;
+		r->value = r->value_len >= 0 ? p + len0(r->key_len) : NULL;
+		r->headers = p + len0(r->key_len) + len0(r->value_len);
 	}
 	exec_records(w, c, tp, pend.recs, pend.n);
 	pend.n = 0;
@@ -408,7 +411,8 @@ int main(int argc, char **argv)
 		if (mq_worker_open(&w, &wo) < 0)
 			mq_die_err();
 		pend.recs = calloc((size_t)o.batch, sizeof *pend.recs);
-		if (!pend.recs)
+		pend.at = calloc((size_t)o.batch, sizeof *pend.at);
+		if (!pend.recs || !pend.at)
 			mq_die(MQ_EIO, "out of memory");
 	}
 	if (mq_consumer_open(&c, &o.co) < 0)
