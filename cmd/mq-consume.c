@@ -451,6 +451,6 @@ int main(int argc, char **argv)
 		rc = mq_errclass();
 	mq_worker_close(w);
 	mq_buf_free(&out);
-	free(dir);
+
 	return rc;
 }

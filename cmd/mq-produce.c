@@ -503,6 +503,6 @@ int main(int argc, char **argv)
 		mq_die_err();
 	mq_topic_close(&topic);
 	free(fds);
-	free(dir);
+
 	return 0;
 }

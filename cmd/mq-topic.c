@@ -79,7 +79,7 @@ static int cmd_create(const struct opts *o, int argc, char **argv)
 			return 0;
 		mq_die_err();
 	}
-	free(dir);
+
 	return 0;
 }
 
@@ -97,7 +97,7 @@ static int cmd_list(const struct opts *o, int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		printf("%s\n", names[i]);
 	mq_strv_free(names, n);
-	free(dir);
+
 	return 0;
 }
 
@@ -188,7 +188,7 @@ static int cmd_describe(const struct opts *o, int argc, char **argv)
 			putchar('\n');
 		describe_one(dir, argv[i], o->json);
 	}
-	free(dir);
+
 	return 0;
 }
 
@@ -212,7 +212,7 @@ static int cmd_alter(const struct opts *o, int argc, char **argv)
 	if (mq_topic_alter(&t, &c) < 0)
 		mq_die_err();
 	mq_topic_close(&t);
-	free(dir);
+
 	return 0;
 }
 
@@ -229,7 +229,7 @@ static int cmd_delete(const struct opts *o, int argc, char **argv)
 	for (int i = 0; i < argc; i++)
 		if (mq_topic_delete(dir, argv[i]) < 0)
 			mq_die_err();
-	free(dir);
+
 	return 0;
 }
 
@@ -297,7 +297,7 @@ static int cmd_verify(const struct opts *o, int argc, char **argv)
 		mq_topic_close(&t);
 	}
 	mq_strv_free(names, n);
-	free(dir);
+
 	fflush(stdout);
 	return bad ? MQ_ECORRUPT : 0;
 }
@@ -325,7 +325,7 @@ static int cmd_gc(const struct opts *o, int argc, char **argv)
 		mq_topic_close(&t);
 	}
 	mq_strv_free(names, n);
-	free(dir);
+
 	return 0;
 }
 
@@ -386,10 +386,15 @@ int main(int argc, char **argv)
 	int c;
 
 	mq_setprogname(argv[0]);
-	o.configs = calloc((size_t)argc, sizeof *o.configs);
+	static char *configs[256];
+	o.configs = configs;
 	while ((c = getopt_long(argc, argv, "c:d:hJp:V", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'c': o.configs[o.nconfigs++] = optarg; break;
+		case 'c':
+			if (o.nconfigs == 256)
+				mq_usage_error("too many -c options");
+			o.configs[o.nconfigs++] = optarg;
+			break;
 		case 'd': o.dir = optarg; break;
 		case 'h': usage(stdout, 0); break;
 		case 'I': o.if_not_exists = 1; break;
@@ -425,7 +430,6 @@ int main(int argc, char **argv)
 			mq_usage_error("option '--%s' does not apply to '%s'", lo->name, cmds[i].name);
 		}
 		int rc = cmds[i].fn(&o, argc - 1, argv + 1);
-		free(o.configs);
 		if (fflush(stdout) != 0)
 			mq_die(MQ_EIO, "cannot write output");
 		return rc;

@@ -444,6 +444,10 @@ static int mkdir_p(char *path)
 	return 0;
 }
 
+/* The last directory resolved: owned here, so that a program may exit
+ * anywhere without freeing it. */
+static char *resolved;
+
 char *mq_datadir(const char *dir)
 {
 	const char *e;
@@ -484,6 +488,8 @@ char *mq_datadir(const char *dir)
 	}
 	if (access(path, W_OK | X_OK) < 0)
 		goto fail;
+	free(resolved);
+	resolved = path;
 	return path;
 fail:
 	mq_error(MQ_EIO, "cannot use data directory '%s': %s", path,

@@ -77,7 +77,8 @@ char *mq_format_time(int64_t ms, char *buf, size_t n);
 
 /* The data directory: dir if given, else $MQ_DIR, else
  * $XDG_DATA_HOME/mq, else ~/.local/share/mq.  Created when missing
- * (MQ_EIO when it cannot be).  Returns a malloc'd path. */
+ * (MQ_EIO when it cannot be).  The path returned belongs to libcore and
+ * lives until the next call. */
 char *mq_datadir(const char *dir);
 
 /* ---- byte helpers (bytes.c) ----------------------------------------- */
