@@ -386,31 +386,25 @@ static void test_datadir(void)
 	setenv("MQ_DIR", path, 1);
 	d = mq_datadir(NULL);
 	CHECK(d && strcmp(d, path) == 0 && isdir(path), "MQ_DIR is created with its parents");
-	free(d);
 	d = mq_datadir(NULL);
 	CHECK(d && strcmp(d, path) == 0, "an existing MQ_DIR is used as it is");
-	free(d);
 
 	snprintf(path, sizeof path, "%s/given", base);
 	d = mq_datadir(path);
 	CHECK(d && strcmp(d, path) == 0 && isdir(path), "--dir wins over MQ_DIR");
-	free(d);
 
 	snprintf(path, sizeof path, "%s/slash//", base);
 	snprintf(want, sizeof want, "%s/slash", base);
 	d = mq_datadir(path);
 	CHECK(d && strcmp(d, want) == 0 && isdir(want), "trailing slashes dropped (got %s)", d ? d : "null");
-	free(d);
 
 	setenv("MQ_DIR", "/proc/x", 1);
 	d = mq_datadir(NULL);
 	CHECK(!d && mq_errclass() == MQ_EIO &&
 	      strncmp(mq_errmsg(), "cannot use data directory '/proc/x': ", 37) == 0,
 	      "unusable MQ_DIR is MQ_EIO (got %s)", mq_errmsg());
-	free(d);
 	d = mq_datadir("/proc/x/y/z");
 	CHECK(!d && mq_errclass() == MQ_EIO, "unusable --dir is MQ_EIO (got %s)", mq_errmsg());
-	free(d);
 
 	snprintf(path, sizeof path, "%s/file", base);
 	if ((f = fopen(path, "w")))
@@ -419,14 +413,11 @@ static void test_datadir(void)
 	snprintf(want, sizeof want, "cannot use data directory '%s': Not a directory", path);
 	CHECK(!d && mq_errclass() == MQ_EIO && strcmp(mq_errmsg(), want) == 0,
 	      "a file is not a data directory (got %s)", mq_errmsg());
-	free(d);
 	snprintf(path, sizeof path, "%s/file/sub", base);
 	d = mq_datadir(path);
 	CHECK(!d && mq_errclass() == MQ_EIO, "a file in the way is refused (got %s)", mq_errmsg());
-	free(d);
 	d = mq_datadir("");
 	CHECK(!d && mq_errclass() == MQ_EIO, "empty --dir is refused (got %s)", mq_errmsg());
-	free(d);
 
 	setenv("MQ_DIR", "", 1);
 	snprintf(path, sizeof path, "%s/xdg", base);
@@ -435,7 +426,6 @@ static void test_datadir(void)
 	d = mq_datadir(NULL);
 	CHECK(d && strcmp(d, want) == 0 && isdir(want), "empty MQ_DIR: $XDG_DATA_HOME/mq (got %s)",
 	      d ? d : "null");
-	free(d);
 
 	unsetenv("MQ_DIR");
 	setenv("XDG_DATA_HOME", "relative", 1);
