@@ -54,6 +54,7 @@ struct mq_consumer {
 	int ino;
 	int assigned_once_n;
 	struct mq_tp *assigned_once;
+	int64_t opened;
 };
 
 static struct mq_topic *topic_of(struct mq_consumer *c, const char *name)
@@ -223,6 +224,7 @@ int mq_consumer_open(struct mq_consumer **cp, const struct mq_consumer_opts *o)
 	if (!c)
 		return mq_syserr("cannot open consumer");
 	c->o = *o;
+	c->opened = mq_now_ms();
 	c->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	c->topics = calloc(o->ntopics, sizeof *c->topics);
 	if (!c->topics)
@@ -301,8 +303,10 @@ int mq_consumer_next(struct mq_consumer *c, struct mq_tp *tp, struct mq_batch *b
 			cu->done = 1;
 		return 1;
 	}
-	/* nothing now: done when every partition reached its stop */
-	if (c->o.exit_at_end && alive == 0 && (!c->group || c->ncur > 0))
+	/* nothing now: done when every partition reached its stop; a member
+	 * given no partition for a few rebalance rounds has nothing to do */
+	if (c->o.exit_at_end && alive == 0 &&
+	    (!c->group || c->ncur > 0 || mq_now_ms() - c->opened > 4 * MQ_GROUP_POLL_MS))
 		return 2;
 	return 0;
 }
