@@ -690,6 +690,39 @@ int mq_worker_run(struct mq_worker *w, const char *topic, int32_t part,
 		  const struct mq_record *recs, size_t n, char *why, size_t whylen);
 void mq_worker_close(struct mq_worker *w);
 
+/* ---- consumer lag (lag.c) --------------------------------------------------- */
+
+/* Partition statuses, least to most severe (rules in lag.c). */
+enum { MQ_LAG_OK, MQ_LAG_WARN, MQ_LAG_REWIND, MQ_LAG_STALL, MQ_LAG_STOP };
+const char *mq_lag_status_name(int status);
+
+struct mq_lag_opts {
+	const char *topic;        /* only this topic, or NULL */
+	int64_t window_ms;        /* commits considered for status and rate */
+	int64_t allowed_lag;      /* at most this much counts as caught up */
+};
+struct mq_lag_row {
+	char group[256], topic[256];
+	int32_t partition;
+	int64_t committed;        /* -1: never committed */
+	int64_t start, end, lag;
+	int64_t age_ms;           /* -1: unknown */
+	int64_t last_commit;      /* epoch ms, -1 */
+	double rate;              /* records/s over the window */
+	int status;
+	int members;              /* live members of the group */
+	char owner[256];          /* "ID pid host" of the live owner, or "" */
+};
+struct mq_lag_report {
+	struct mq_lag_row *rows;
+	size_t n, cap;
+};
+/* Rows for the groups named (all when ngroups is 0); MQ_ENOTFOUND for a
+ * group or topic that does not exist. */
+int mq_lag_gather(const char *datadir, char *const *groups, size_t ngroups,
+		  const struct mq_lag_opts *o, struct mq_lag_report *rep);
+void mq_lag_report_free(struct mq_lag_report *rep);
+
 /* ---- segment dump (dump.c) ---------------------------------------------- */
 
 enum { MQ_DUMP_RECORDS = 1, MQ_DUMP_JSON = 2 };
