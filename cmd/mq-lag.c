@@ -50,14 +50,21 @@ static void put(struct mq_buf *b, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || mq_buf_reserve(b, (size_t)n + 1) < 0)
+	/* one pass when the text fits what is reserved, which it mostly does */
+	if (mq_buf_reserve(b, 512) < 0)
 		mq_die_err();
 	va_start(ap, fmt);
-	vsnprintf((char *)b->p + b->len, (size_t)n + 1, fmt, ap);
+	n = vsnprintf((char *)b->p + b->len, b->cap - b->len, fmt, ap);
 	va_end(ap);
+	if (n >= 0 && (size_t)n >= b->cap - b->len) {
+		if (mq_buf_reserve(b, (size_t)n + 1) < 0)
+			mq_die_err();
+		va_start(ap, fmt);
+		vsnprintf((char *)b->p + b->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	if (n < 0)
+		mq_die(MQ_EIO, "cannot format output");
 	b->len += (size_t)n;
 }
 

@@ -145,7 +145,10 @@ int mq_read_file(const char *path, size_t max, char **out, size_t *len)
 		close(fd);
 		return -1;
 	}
-	r = mq_pread_full(fd, buf, max, 0);
+	/* one read: a regular file gives everything up to max at once */
+	do
+		r = pread(fd, buf, max, 0);
+	while (r < 0 && errno == EINTR);
 	close(fd);
 	if (r < 0) {
 		free(buf);

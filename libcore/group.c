@@ -342,24 +342,21 @@ void mq_group_close(struct mq_group *g)
 
 /* ---- offsets ---- */
 
-int mq_group_history(const char *datadir, const char *group, const char *topic, int32_t p,
-		     struct mq_commit *h, size_t max, size_t *n)
+/* Parses a commit history (one "offset time end" a line) into the last
+ * max entries of h. */
+static int parse_history(char *s, const char *what, struct mq_commit *h, size_t max, size_t *n)
 {
-	char path[PATH_MAX], *s, *line, *save = NULL;
+	char *line, *save = NULL;
 	size_t cnt = 0;
 
-	*n = 0;
-	if (mq_group_name_check(group) < 0 ||
-	    mq_pathf(path, sizeof path, "%s/groups/%s/topics/%s/%d.offset", datadir, group, topic, p) < 0)
-		return -1;
-	if (mq_read_file(path, 1 << 16, &s, NULL) < 0)
-		return errno == ENOENT ? 0 : mq_syserr("cannot read '%s'", path);
 	for (line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		struct mq_commit c;
-		if (sscanf(line, "%" SCNd64 " %" SCNd64 " %" SCNd64, &c.offset, &c.time, &c.end) != 3) {
-			free(s);
-			return mq_error(MQ_ECORRUPT, "invalid commit history in '%s'", path);
-		}
+		char *e1, *e2, *e3;
+		c.offset = strtoll(line, &e1, 10);
+		c.time = strtoll(e1, &e2, 10);
+		c.end = strtoll(e2, &e3, 10);
+		if (e1 == line || e2 == e1 || e3 == e2 || *e3)
+			return mq_error(MQ_ECORRUPT, "invalid commit history in '%s'", what);
 		if (cnt == max) {
 			memmove(h, h + 1, (max - 1) * sizeof *h);
 			cnt--;
@@ -367,9 +364,45 @@ int mq_group_history(const char *datadir, const char *group, const char *topic, 
 		if (max)
 			h[cnt++] = c;
 	}
-	free(s);
 	*n = cnt;
 	return 0;
+}
+
+int mq_group_history_at(int dirfd, int32_t p, struct mq_commit *h, size_t max, size_t *n)
+{
+	char name[32], buf[4096];
+	ssize_t r;
+	int fd;
+
+	*n = 0;
+	snprintf(name, sizeof name, "%d.offset", p);
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : mq_syserr("cannot read '%s'", name);
+	do
+		r = pread(fd, buf, sizeof buf - 1, 0);
+	while (r < 0 && errno == EINTR);
+	close(fd);
+	if (r < 0)
+		return mq_syserr("cannot read '%s'", name);
+	buf[r] = 0;
+	return parse_history(buf, name, h, max, n);
+}
+
+int mq_group_history(const char *datadir, const char *group, const char *topic, int32_t p,
+		     struct mq_commit *h, size_t max, size_t *n)
+{
+	char path[PATH_MAX];
+	int dfd, rc;
+
+	*n = 0;
+	if (mq_group_name_check(group) < 0 ||
+	    mq_pathf(path, sizeof path, "%s/groups/%s/topics/%s", datadir, group, topic) < 0)
+		return -1;
+	if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : mq_syserr("cannot read '%s'", path);
+	rc = mq_group_history_at(dfd, p, h, max, n);
+	close(dfd);
+	return rc;
 }
 
 int mq_group_committed(const char *datadir, const char *group, const char *topic, int32_t p,

@@ -258,12 +258,21 @@ int mq_lag_gather(const char *datadir, char *const *groups, size_t ngroups,
 			struct topic_cache *c = topic(&tc, &ntc, datadir, topics[t]);
 			if (!c || !c->exists)
 				continue;   /* the topic was deleted: nothing to lag behind */
+			char gt[PATH_MAX];
+			mq_pathf(gt, sizeof gt, "%s/groups/%s/topics/%s", datadir, gl[g], topics[t]);
+			int dfd = open(gt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (dfd < 0) {
+				mq_syserr("cannot read '%s'", gt);
+				mq_strv_free(topics, nt);
+				goto out;
+			}
 			for (int32_t p = 0; p < c->t.conf.partitions; p++) {
 				struct mq_commit h[MQ_GROUP_HISTORY];
 				size_t nh;
 				struct mq_lag_row r = { 0 };
 				const struct pstate *ps = &c->ps[p];
-				if (mq_group_history(datadir, gl[g], topics[t], p, h, MQ_GROUP_HISTORY, &nh) < 0) {
+				if (mq_group_history_at(dfd, p, h, MQ_GROUP_HISTORY, &nh) < 0) {
+					close(dfd);
 					mq_strv_free(topics, nt);
 					goto out;
 				}
@@ -288,14 +297,17 @@ int mq_lag_gather(const char *datadir, char *const *groups, size_t ngroups,
 					r.age_ms = 0;
 				}
 				r.rate = rate_of(h, nh, now, o->window_ms);
-				mq_group_owner(datadir, gl[g], topics[t], p, r.owner, sizeof r.owner);
+				if (nm > 0)   /* without live members, nobody owns anything */
+					mq_group_owner(datadir, gl[g], topics[t], p, r.owner, sizeof r.owner);
 				r.last_commit = nh ? h[nh - 1].time : -1;
 				r.status = status_of(&r, h, nh, o, now);
 				if (add_row(rep, &r) < 0) {
+					close(dfd);
 					mq_strv_free(topics, nt);
 					goto out;
 				}
 			}
+			close(dfd);
 		}
 		mq_strv_free(topics, nt);
 	}

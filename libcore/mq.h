@@ -602,6 +602,8 @@ int mq_group_commit(const char *datadir, const char *group, const char *topic,
 /* The last max commits, oldest first. */
 int mq_group_history(const char *datadir, const char *group, const char *topic,
 		     int32_t p, struct mq_commit *h, size_t max, size_t *n);
+/* The same, from the open directory groups/GROUP/topics/TOPIC. */
+int mq_group_history_at(int dirfd, int32_t p, struct mq_commit *h, size_t max, size_t *n);
 /* Live member IDs of a group (sorted, oldest first). */
 int mq_group_members(const char *datadir, const char *group, char ***ids, size_t *n);
 /* 1 and "ID pid host" in buf when a live member owns the partition. */
