@@ -176,23 +176,43 @@ static struct cursor *find(struct mq_consumer *c, const struct mq_tp *tp)
 	return NULL;
 }
 
-static int commit_one(struct mq_consumer *c, struct cursor *cu, int force)
+/* Commits the delivered offsets of cursors (all when cu is NULL) whose
+ * last commit is older than the interval, or all of them with force. */
+static int commit(struct mq_consumer *c, struct cursor *only, int force)
 {
-	int64_t now;
-	struct mq_partition_info pi;
+	struct mq_commit_req *r;
+	size_t n = 0;
+	int64_t now = mq_now_ms();
+	int rc;
 
-	if (!c->o.group || !c->o.commit || cu->delivered == cu->committed)
+	if (!c->o.group || !c->o.commit || c->ncur == 0)
 		return 0;
-	now = mq_now_ms();
-	if (!force && now - cu->committed_at < MQ_COMMIT_INTERVAL_MS)
-		return 0;
-	if (mq_partition_info(cu->dir, &pi) < 0)
+	if (!(r = calloc(c->ncur, sizeof *r)))
+		return mq_syserr("cannot commit");
+	for (size_t i = 0; i < c->ncur; i++) {
+		struct cursor *cu = &c->cur[i];
+		struct mq_partition_info pi;
+		if ((only && cu != only) || cu->delivered == cu->committed ||
+		    (!force && now - cu->committed_at < MQ_COMMIT_INTERVAL_MS))
+			continue;
+		if (mq_partition_info(cu->dir, &pi) < 0) {
+			free(r);
+			return -1;
+		}
+		r[n++] = (struct mq_commit_req){ cu->tp.topic, cu->tp.partition, cu->delivered, pi.log_end };
+	}
+	rc = mq_group_commit_many(c->o.datadir, c->o.group, r, n);
+	free(r);
+	if (rc < 0)
 		return -1;
-	if (mq_group_commit(c->o.datadir, c->o.group, cu->tp.topic, cu->tp.partition,
-			    cu->delivered, pi.log_end) < 0)
-		return -1;
-	cu->committed = cu->delivered;
-	cu->committed_at = now;
+	for (size_t i = 0; i < c->ncur; i++) {
+		struct cursor *cu = &c->cur[i];
+		if ((only && cu != only) || cu->delivered == cu->committed ||
+		    (!force && now - cu->committed_at < MQ_COMMIT_INTERVAL_MS))
+			continue;
+		cu->committed = cu->delivered;
+		cu->committed_at = now;
+	}
 	return 0;
 }
 
@@ -203,7 +223,7 @@ static int on_revoke(void *arg, const struct mq_tp *tp)
 
 	if (!cu)
 		return 0;
-	if (commit_one(c, cu, 1) < 0)
+	if (commit(c, cu, 1) < 0)
 		return -1;
 	if (cu->wd >= 0)
 		inotify_rm_watch(c->ino, cu->wd);
@@ -329,10 +349,7 @@ void mq_consumer_finish(struct mq_consumer *c, const struct mq_tp *tp)
 
 int mq_consumer_commit(struct mq_consumer *c, int force)
 {
-	for (size_t i = 0; i < c->ncur; i++)
-		if (commit_one(c, &c->cur[i], force) < 0)
-			return -1;
-	return 0;
+	return commit(c, NULL, force);
 }
 
 int mq_consumer_wait(struct mq_consumer *c, int timeout_ms)

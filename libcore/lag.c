@@ -196,17 +196,6 @@ static int add_row(struct mq_lag_report *rep, const struct mq_lag_row *r)
 	return 0;
 }
 
-/* The topics a group has committed in. */
-static int group_topics(const char *datadir, const char *group, char ***names, size_t *n)
-{
-	char path[PATH_MAX];
-
-	if (mq_pathf(path, sizeof path, "%s/groups/%s", datadir, group) < 0)
-		return -1;
-	/* topics/ under the group looks like a data directory's */
-	return mq_topic_list(path, names, n);
-}
-
 int mq_lag_gather(const char *datadir, char *const *groups, size_t ngroups,
 		  const struct mq_lag_opts *o, struct mq_lag_report *rep)
 {
@@ -245,7 +234,7 @@ int mq_lag_gather(const char *datadir, char *const *groups, size_t ngroups,
 	for (size_t g = 0; g < ng; g++) {
 		char **topics, **members;
 		size_t nt, nm;
-		if (group_topics(datadir, gl[g], &topics, &nt) < 0)
+		if (mq_group_topics(datadir, gl[g], &topics, &nt) < 0)
 			goto out;
 		if (mq_group_members(datadir, gl[g], &members, &nm) < 0) {
 			mq_strv_free(topics, nt);
@@ -258,24 +247,16 @@ int mq_lag_gather(const char *datadir, char *const *groups, size_t ngroups,
 			struct topic_cache *c = topic(&tc, &ntc, datadir, topics[t]);
 			if (!c || !c->exists)
 				continue;   /* the topic was deleted: nothing to lag behind */
-			char gt[PATH_MAX];
-			mq_pathf(gt, sizeof gt, "%s/groups/%s/topics/%s", datadir, gl[g], topics[t]);
-			int dfd = open(gt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (dfd < 0) {
-				mq_syserr("cannot read '%s'", gt);
+			struct mq_group_offsets go;
+			if (mq_group_offsets_load(datadir, gl[g], topics[t], &go) < 0) {
 				mq_strv_free(topics, nt);
 				goto out;
 			}
 			for (int32_t p = 0; p < c->t.conf.partitions; p++) {
-				struct mq_commit h[MQ_GROUP_HISTORY];
-				size_t nh;
+				const struct mq_commit *h;
+				size_t nh = mq_group_offsets_get(&go, p, &h);
 				struct mq_lag_row r = { 0 };
 				const struct pstate *ps = &c->ps[p];
-				if (mq_group_history_at(dfd, p, h, MQ_GROUP_HISTORY, &nh) < 0) {
-					close(dfd);
-					mq_strv_free(topics, nt);
-					goto out;
-				}
 				snprintf(r.group, sizeof r.group, "%s", gl[g]);
 				snprintf(r.topic, sizeof r.topic, "%s", topics[t]);
 				r.partition = p;
@@ -302,12 +283,12 @@ int mq_lag_gather(const char *datadir, char *const *groups, size_t ngroups,
 				r.last_commit = nh ? h[nh - 1].time : -1;
 				r.status = status_of(&r, h, nh, o, now);
 				if (add_row(rep, &r) < 0) {
-					close(dfd);
+					mq_group_offsets_free(&go);
 					mq_strv_free(topics, nt);
 					goto out;
 				}
 			}
-			close(dfd);
+			mq_group_offsets_free(&go);
 		}
 		mq_strv_free(topics, nt);
 	}

@@ -599,11 +599,30 @@ int mq_group_committed(const char *datadir, const char *group, const char *topic
  * history; end is the log end offset at the time, for mq-lag. */
 int mq_group_commit(const char *datadir, const char *group, const char *topic,
 		    int32_t p, int64_t offset, int64_t end);
+struct mq_commit_req {
+	const char *topic;
+	int32_t partition;
+	int64_t offset, end;
+};
+/* Several commits at once: one write per topic. */
+int mq_group_commit_many(const char *datadir, const char *group,
+			 const struct mq_commit_req *r, size_t n);
 /* The last max commits, oldest first. */
 int mq_group_history(const char *datadir, const char *group, const char *topic,
 		     int32_t p, struct mq_commit *h, size_t max, size_t *n);
-/* The same, from the open directory groups/GROUP/topics/TOPIC. */
-int mq_group_history_at(int dirfd, int32_t p, struct mq_commit *h, size_t max, size_t *n);
+/* All partitions' histories of one topic, read once (for mq-lag). */
+struct mq_group_offsets {
+	void *priv;
+	size_t n;
+};
+int mq_group_offsets_load(const char *datadir, const char *group, const char *topic,
+			  struct mq_group_offsets *go);
+/* Partition p's history (oldest first) and its length; 0 when none. */
+size_t mq_group_offsets_get(const struct mq_group_offsets *go, int32_t p,
+			    const struct mq_commit **h);
+void mq_group_offsets_free(struct mq_group_offsets *go);
+/* Topics a group has committed in (sorted). */
+int mq_group_topics(const char *datadir, const char *group, char ***names, size_t *n);
 /* Live member IDs of a group (sorted, oldest first). */
 int mq_group_members(const char *datadir, const char *group, char ***ids, size_t *n);
 /* 1 and "ID pid host" in buf when a live member owns the partition. */
