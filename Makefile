@@ -35,6 +35,9 @@ PROGS   = $(patsubst cmd/%.c,bin/%,$(wildcard cmd/mq-*.c))
 LIBSRC  = $(wildcard libcore/*.c)
 LIBOBJ  = $(patsubst libcore/%.c,$(BUILD)/%.o,$(LIBSRC))
 UNITS   = $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(wildcard tests/unit/*.c))
+FUZZERS = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+REPLAYS = $(patsubst %,$(BUILD)/replay/%,$(FUZZERS))
+FUZZ_TIME ?= 60
 MAN1    = $(wildcard man/*.1)
 DEBS    = gcc make libc6-dev zlib1g-dev liblz4-dev libcurl4-openssl-dev libjansson-dev \
           libzstd-dev libsnappy-dev bats python3 python3-kafka python3-lz4 \
@@ -58,6 +61,24 @@ $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libcore.a | $(BUILD)
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# the fuzz corpora, replayed by make test without libFuzzer
+$(BUILD)/replay/%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(BUILD)/libcore.a | $(BUILD)
+	@mkdir -p $(BUILD)/replay
+	$(CC) $(CFLAGS) $(LDFLAGS) -DCORPUS='"tests/fuzz/corpus/$*"' -o $@ $^ $(LDLIBS)
+
+# libFuzzer (clang) over each target for FUZZ_TIME seconds; new inputs
+# land in tests/fuzz/corpus/TARGET
+fuzz:
+	@mkdir -p build/fuzz
+	@for t in $(FUZZERS); do \
+	  clang -std=c11 -D_GNU_SOURCE -g -O1 -Ilibcore $(filter -DHAVE_%,$(CFLAGS)) \
+	    -fsanitize=fuzzer,address,undefined -o build/fuzz/$$t tests/fuzz/fuzz_$$t.c libcore/*.c $(LDLIBS) || exit 1; \
+	  mkdir -p tests/fuzz/corpus/$$t; \
+	  echo "fuzzing $$t for $(FUZZ_TIME)s"; \
+	  build/fuzz/$$t -max_total_time=$(FUZZ_TIME) -max_len=65536 -print_final_stats=1 tests/fuzz/corpus/$$t 2>&1 | \
+	    grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' || exit 1; \
+	done
+
 $(BUILD) bin:
 	@mkdir -p $@
 
@@ -76,9 +97,9 @@ deps:
 # (so the codec probes above see the libraries just installed).
 test: deps
 	@$(MAKE) --no-print-directory all units
-	@tests/run $(UNITS)
+	@tests/run $(UNITS) $(REPLAYS)
 
-units: $(UNITS)
+units: $(UNITS) $(REPLAYS)
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -101,5 +122,5 @@ install: all
 clean:
 	rm -rf bin build
 
-.PHONY: all deps test units demo bench install clean
+.PHONY: all deps test units fuzz demo bench install clean
 .SECONDARY:

@@ -65,6 +65,10 @@ int mq_batch_parse(const uint8_t *p, size_t avail, struct mq_batch *b)
 	b->count = (int32_t)mq_be32(p + 57);
 	b->data = p;
 	b->size = (size_t)length + MQ_BATCH_OVERHEAD;
+	if (b->base_offset < 0 || b->base_offset > INT64_MAX - INT32_MAX) {
+		mq_error(MQ_ECORRUPT, "invalid batch base offset %lld", (long long)b->base_offset);
+		return MQ_BATCH_BAD;
+	}
 	if (b->last_offset_delta < 0 || b->count < 0) {
 		mq_error(MQ_ECORRUPT, "invalid batch header (lastOffsetDelta %d, count %d)",
 			 b->last_offset_delta, b->count);
@@ -100,6 +104,11 @@ int mq_record_iter_init(struct mq_record_iter *it, const struct mq_batch *b, siz
 	if (mq_decompress(codec, b->data + MQ_BATCH_HEADER, b->size - MQ_BATCH_HEADER,
 			  &it->buf, limit) < 0)
 		return -1;
+	if (!it->buf.p) {
+		/* nothing decompressed: an empty range, not arithmetic on NULL */
+		it->p = it->end = b->data + b->size;
+		return 0;
+	}
 	it->p = it->buf.p;
 	it->end = it->buf.p + it->buf.len;
 	return 0;
@@ -158,9 +167,11 @@ int mq_record_next(struct mq_record_iter *it, struct mq_record *r)
 	p += n;
 	r->headers = p;
 	r->headers_len = (size_t)(end - p);
-	r->offset = it->batch.base_offset + offdelta;
+	/* in unsigned arithmetic: garbage deltas must not be undefined */
+	r->offset = (int64_t)((uint64_t)it->batch.base_offset + (uint64_t)(int64_t)offdelta);
 	r->timestamp = it->batch.attributes & MQ_ATTR_LOGAPPEND_TIME ?
-		it->batch.max_timestamp : it->batch.base_timestamp + tsdelta;
+		it->batch.max_timestamp :
+		(int64_t)((uint64_t)it->batch.base_timestamp + (uint64_t)tsdelta);
 	it->p = end;
 	it->left--;
 	return 1;

@@ -204,6 +204,10 @@ int mq_json_record_parse(const char *line, size_t len, struct mq_json_record *r)
 		r->headers = calloc(n ? n : 1, sizeof *r->headers);
 		size_t *offs = calloc(n ? 2 * n : 1, sizeof *offs);
 		r->hbuf.len = 0;
+		if (mq_buf_reserve(&r->hbuf, 1) < 0) {
+			free(offs);
+			goto fail;
+		}
 		if (!r->headers || !offs) {
 			free(offs);
 			mq_syserr("cannot parse JSON record");

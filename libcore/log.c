@@ -207,8 +207,11 @@ static int scan(struct mq_log *l, int64_t pos, int check)
 		return mq_syserr("cannot stat segment in '%s'", l->dir);
 	mq_walk_init(&w, l->segfd, pos, st.st_size, check);
 	while ((rc = mq_walk_next(&w, &b)) > 0) {
-		if (check && b.base_offset < l->next) {
-			rc = mq_error(MQ_ECORRUPT, "offset %lld goes backwards", (long long)b.base_offset);
+		if (check && (b.base_offset != l->next ||
+			      mq_batch_last_offset(&b) - l->base > INT32_MAX)) {
+			/* cut before it, not after */
+			w.pos -= (int64_t)b.size;
+			rc = mq_error(MQ_ECORRUPT, "offset %lld out of order (dense offsets expected)", (long long)b.base_offset);
 			break;
 		}
 		if (account(l, &b, w.pos - (int64_t)b.size) < 0) {
@@ -357,6 +360,8 @@ static int validate_closed(struct mq_log *l, const struct mq_segment *s, int64_t
 		rc = mq_walk_next(&w, &b);
 		if (rc > 0 && (pos > 0 || at > 0) && b.base_offset != *next && *next >= 0)
 			rc = mq_error(MQ_ECORRUPT, "offset gap");
+		if (rc > 0 && (b.base_offset < s->base || mq_batch_last_offset(&b) - s->base > INT32_MAX))
+			rc = mq_error(MQ_ECORRUPT, "offset outside the segment");
 		if (rc <= 0) {
 			if (rc < 0 && mq_errclass() != MQ_ECORRUPT)
 				break;

@@ -154,6 +154,13 @@ static int check_segment(struct ctx *c, const char *dir, const struct mq_segment
 			*cut = pos;
 			break;
 		}
+		if (mq_batch_last_offset(&b) - s->base > INT32_MAX || b.base_offset > INT64_MAX / 2) {
+			snprintf(msg, sizeof msg, "batch offset %lld does not fit a segment based at %lld",
+				 (long long)b.base_offset, (long long)s->base);
+			problem(c, file, pos, msg);
+			*cut = pos;
+			break;
+		}
 		if (*next < 0 && b.base_offset < s->base) {
 			snprintf(msg, sizeof msg, "batch offset %lld is below the segment base %lld",
 				 (long long)b.base_offset, (long long)s->base);
