@@ -43,6 +43,30 @@ static struct {
 static struct mq_buf out;
 static int64_t shown;
 
+/* Where each record of the current batch ends in out, so that when
+ * standard output closes half way, what did get out is committed. */
+static struct {
+	int64_t *next;            /* offset after the record */
+	size_t *end;              /* out.len after it */
+	size_t n, cap;
+} marks;
+
+static void mark(int64_t next)
+{
+	if (marks.n == marks.cap) {
+		size_t cap = marks.cap ? 2 * marks.cap : 1024;
+		int64_t *nn = realloc(marks.next, cap * sizeof *nn);
+		size_t *ne = nn ? realloc(marks.end, cap * sizeof *ne) : NULL;
+		if (!nn || !ne)
+			mq_die(MQ_EIO, "out of memory");
+		marks.next = nn;
+		marks.end = ne;
+		marks.cap = cap;
+	}
+	marks.next[marks.n] = next;
+	marks.end[marks.n++] = out.len;
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -62,16 +86,25 @@ static void on_corrupt(void *arg, const char *msg)
 }
 
 /* Writes the buffer out.  0, or 1 when standard output is gone (a closed
- * pipe ends the consumer quietly). */
-static int flush_out(void)
+ * pipe ends the consumer quietly); *written says how much got out. */
+static int flush_out(size_t *written)
 {
-	if (out.len == 0)
-		return 0;
-	if (mq_write_all(1, out.p, out.len) < 0) {
-		if (errno == EPIPE)
-			return 1;
-		mq_die(MQ_EIO, "cannot write to standard output: %s", strerror(errno));
+	size_t done = 0;
+
+	*written = 0;
+	while (done < out.len) {
+		ssize_t w = write(1, out.p + done, out.len - done);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			*written = done;
+			if (errno == EPIPE)
+				return 1;
+			mq_die(MQ_EIO, "cannot write to standard output: %s", strerror(errno));
+		}
+		done += (size_t)w;
 	}
+	*written = done;
 	out.len = 0;
 	return 0;
 }
@@ -116,6 +149,9 @@ static void exec_records(struct mq_worker *w, struct mq_consumer *c, const struc
 		mq_warn("'%s' partition %d offset %lld: %s, sent to '%s'", tp->topic, tp->partition,
 			(long long)recs[0].offset, why, o.dlq);
 	mq_consumer_delivered(c, tp, recs[n - 1].offset + 1);
+	/* a slow worker commits as it goes, not once per log batch */
+	if (mq_consumer_commit(c, 0) < 0)
+		mq_die_err();
 }
 
 static size_t len0(int32_t n)
@@ -159,9 +195,11 @@ static int handle(struct mq_consumer *c, struct mq_worker *w, const struct mq_tp
 	int rc, end = 0;
 	int64_t next = mq_batch_last_offset(b) + 1;
 
+	marks.n = 0;
 	if (o.raw) {
 		if (mq_buf_append(&out, b->data, b->size) < 0)
 			mq_die_err();
+		mark(next);
 		shown += b->count;
 		if (o.count >= 0 && shown >= o.count)
 			end = 1;
@@ -191,6 +229,8 @@ static int handle(struct mq_consumer *c, struct mq_worker *w, const struct mq_tp
 		} else if (mq_format_record(&out, o.fmt, tp->topic, tp->partition, &r) < 0) {
 			mq_die_err();
 		}
+		if (!w)
+			mark(r.offset + 1);
 		if (o.count >= 0 && ++shown >= o.count) {
 			next = r.offset + 1;
 			end = 1;
@@ -205,9 +245,17 @@ static int handle(struct mq_consumer *c, struct mq_worker *w, const struct mq_tp
 		mq_consumer_delivered(c, tp, next);
 		return end;
 	}
-done:
-	if (flush_out())
+done:;
+	size_t written;
+	if (flush_out(&written)) {
+		/* the records that got out whole count as delivered */
+		for (size_t i = marks.n; i-- > 0;)
+			if (marks.end[i] <= written) {
+				mq_consumer_delivered(c, tp, marks.next[i]);
+				break;
+			}
 		return 2;
+	}
 	mq_consumer_delivered(c, tp, next);
 	return end;
 }
@@ -446,7 +494,8 @@ int main(int argc, char **argv)
 		if (end)
 			break;
 	}
-	flush_out();
+	size_t written;
+	flush_out(&written);
 	if (mq_consumer_close(c) < 0)
 		rc = mq_errclass();
 	mq_worker_close(w);

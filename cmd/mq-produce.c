@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,35 +66,64 @@ static void usage(FILE *f, int code)
 	exit(code);
 }
 
-/* Echoes acknowledged records for --tee, and reports batches for -v. */
+/* Stops on a record that cannot be taken: everything read before it is
+ * written first, so nothing before the bad record is lost. */
+static void refuse(int cls, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void refuse(int cls, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (mq_producer_flush(prod) < 0)
+		mq_die_err();
+	mq_producer_close(prod);
+	mq_die(cls, "%s", msg);
+}
+
+/* Echoes acknowledged records for --tee (in the form they came in), and
+ * reports batches for -v. */
 static int on_ack(void *arg, int32_t part, const struct mq_batch *b)
 {
 	(void)arg;
 	if (o.verbose)
 		fprintf(stderr, "%d %lld\n", part, (long long)b->base_offset);
-	if (o.tee) {
+	if (o.tee && o.raw) {
+		if (fwrite(b->data, 1, b->size, stdout) != b->size || fflush(stdout) != 0)
+			return mq_error(MQ_EIO, "cannot write to standard output");
+	} else if (o.tee) {
 		struct mq_record_iter it = { 0 };
 		struct mq_record r;
+		struct mq_buf out = { 0 };
 		int rc;
 		if (mq_record_iter_init(&it, b, (size_t)1 << 30) < 0)
 			return -1;
 		while ((rc = mq_record_next(&it, &r)) > 0) {
+			if (o.json) {
+				if (mq_json_record_write(&out, topic.name, part, &r) < 0)
+					break;
+				continue;
+			}
 			if (o.kdlen && r.key_len >= 0) {
-				fwrite(r.key, 1, (size_t)r.key_len, stdout);
-				fwrite(o.kdelim, 1, o.kdlen, stdout);
+				mq_buf_append(&out, r.key, (size_t)r.key_len);
+				mq_buf_append(&out, o.kdelim, o.kdlen);
 			}
 			if (r.value_len > 0)
-				fwrite(r.value, 1, (size_t)r.value_len, stdout);
-			fwrite(o.delim, 1, o.dlen, stdout);
+				mq_buf_append(&out, r.value, (size_t)r.value_len);
+			mq_buf_append(&out, o.delim, o.dlen);
 		}
 		mq_record_iter_free(&it);
-		if (rc < 0 || fflush(stdout) != 0)
+		int bad = rc < 0 || (out.len && fwrite(out.p, 1, out.len, stdout) != out.len) ||
+			  fflush(stdout) != 0;
+		mq_buf_free(&out);
+		if (bad)
 			return mq_error(MQ_EIO, "cannot write to standard output");
 	}
 	return 0;
 }
 
-/* Adds one record; returns 0, or exits on a fatal error. */
 static void add(const char *name, int64_t line, int64_t ts, const uint8_t *p, size_t n)
 {
 	const uint8_t *key = (const uint8_t *)o.key, *val = p;
@@ -106,7 +136,7 @@ static void add(const char *name, int64_t line, int64_t ts, const uint8_t *p, si
 		if (n == 0)
 			return;
 		if (mq_json_record_parse((const char *)p, n, &js) < 0)
-			mq_die(MQ_EUSAGE, "%s: line %lld: %s", name, (long long)line, mq_errmsg());
+			refuse(MQ_EUSAGE, "%s: line %lld: %s", name, (long long)line, mq_errmsg());
 		jr = &js;
 		key = js.key_null ? NULL : js.key.p;
 		klen = js.key_null ? -1 : (int32_t)js.key.len;
@@ -127,21 +157,14 @@ static void add(const char *name, int64_t line, int64_t ts, const uint8_t *p, si
 	if (n > INT32_MAX)
 		vlen = INT32_MAX;
 	if (part >= topic.conf.partitions)
-		mq_die(MQ_EUSAGE, "%s: line %lld: partition %d out of range: topic '%s' has %d",
+		refuse(MQ_EUSAGE, "%s: line %lld: partition %d out of range: topic '%s' has %d",
 		       name, (long long)line, part, topic.name, topic.conf.partitions);
 	if (mq_producer_add(prod, part, ts, key, klen, val, vlen,
 			    jr ? jr->headers : o.headers, jr ? jr->nheaders : o.nheaders) < 0) {
 		if (mq_errclass() != MQ_ENEG)
 			mq_die_err();
-		if (!o.skip_oversize) {
-			int e = mq_errclass();
-			char msg[512];
-			snprintf(msg, sizeof msg, "%s", mq_errmsg());
-			if (mq_producer_flush(prod) < 0)
-				mq_die_err();
-			mq_producer_close(prod);
-			mq_die(e, "%s: record %lld refused: %s", name, (long long)line, msg);
-		}
+		if (!o.skip_oversize)
+			refuse(mq_errclass(), "%s: record %lld refused: %s", name, (long long)line, mq_errmsg());
 		mq_warn("%s: record %lld skipped: %s", name, (long long)line, mq_errmsg());
 		nskipped++;
 		return;
@@ -209,20 +232,17 @@ static void read_delimited(int fd, const char *name)
 			off = 0;
 		}
 		if (b.len >= max) {
-			/* a record longer than any batch may be */
-			line++;
-			if (!o.skip_oversize) {
-				if (mq_producer_flush(prod) < 0)
-					mq_die_err();
-				mq_producer_close(prod);
-				mq_die(MQ_ENEG, "%s: record %lld refused: longer than max.message.bytes (%d)",
-				       name, (long long)line, topic.conf.max_message_bytes);
+			/* a record longer than any batch may be: refuse it, or
+			 * drop it up to its delimiter, saying so once */
+			if (!oversize) {
+				if (!o.skip_oversize)
+					refuse(MQ_ENEG, "%s: record %lld refused: longer than max.message.bytes (%d)",
+					       name, (long long)line + 1, topic.conf.max_message_bytes);
+				mq_warn("%s: record %lld skipped: longer than max.message.bytes (%d)",
+					name, (long long)line + 1, topic.conf.max_message_bytes);
+				nskipped++;
+				oversize = 1;
 			}
-			mq_warn("%s: record %lld skipped: longer than max.message.bytes (%d)",
-				name, (long long)line, topic.conf.max_message_bytes);
-			nskipped++;
-			line--;
-			oversize = 1;
 			b.len = o.dlen - 1;   /* keep a possible partial delimiter */
 			memmove(b.p, b.p + avail - b.len, b.len);
 		}
@@ -436,15 +456,27 @@ int main(int argc, char **argv)
 	/* every FILE is opened before anything is appended */
 	fds = calloc((size_t)argc, sizeof *fds);
 	for (int i = 1; i < argc; i++) {
+		struct stat st;
 		fds[i] = !strcmp(argv[i], "-") ? 0 : open(argv[i], O_RDONLY | O_CLOEXEC);
 		if (fds[i] < 0)
 			mq_die(MQ_EIO, "cannot open '%s': %s", argv[i], strerror(errno));
+		if (fstat(fds[i], &st) == 0 && S_ISDIR(st.st_mode))
+			mq_die(MQ_EIO, "cannot read '%s': %s", argv[i], strerror(EISDIR));
 	}
+	if (o.follow && access(o.follow, R_OK) < 0)
+		mq_die(MQ_EIO, "cannot follow '%s': %s", o.follow, strerror(errno));
 	if (!(dir = mq_datadir(o.dir)))
 		mq_die_err();
 	if (mq_topic_open(dir, argv[0], &topic) < 0) {
+		struct mq_config dflt;
 		if (mq_errclass() != MQ_ENOTFOUND || o.no_create)
 			mq_die_err();
+		/* refuse before creating anything */
+		if (mq_topic_defaults(dir, &dflt) < 0)
+			mq_die_err();
+		if (o.partition >= dflt.partitions)
+			mq_die(MQ_EUSAGE, "partition %lld out of range: a new topic '%s' would have %d",
+			       (long long)o.partition, argv[0], dflt.partitions);
 		if (mq_topic_create(dir, argv[0], NULL) < 0 && mq_errclass() != MQ_ENEG)
 			mq_die_err();
 		else if (mq_errclass() != MQ_ENEG)

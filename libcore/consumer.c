@@ -55,6 +55,7 @@ struct mq_consumer {
 	int assigned_once_n;
 	struct mq_tp *assigned_once;
 	int64_t opened;
+	int finished;             /* a partition was finished by the caller */
 };
 
 static struct mq_topic *topic_of(struct mq_consumer *c, const char *name)
@@ -307,6 +308,8 @@ int mq_consumer_next(struct mq_consumer *c, struct mq_tp *tp, struct mq_batch *b
 				c->o.on_corrupt(c->o.arg, mq_errmsg());
 			if (mq_reader_skip_corrupt(cu->r) < 0)
 				return -1;
+			k--;          /* read on from where it skipped to */
+			alive--;
 			continue;
 		}
 		if (rc == 0) {
@@ -323,10 +326,13 @@ int mq_consumer_next(struct mq_consumer *c, struct mq_tp *tp, struct mq_batch *b
 			cu->done = 1;
 		return 1;
 	}
-	/* nothing now: done when every partition reached its stop; a member
-	 * given no partition for a few rebalance rounds has nothing to do */
-	if (c->o.exit_at_end && alive == 0 &&
-	    (!c->group || c->ncur > 0 || mq_now_ms() - c->opened > 4 * MQ_GROUP_POLL_MS))
+	/* nothing now: done when every partition reached its stop (-e) or
+	 * was finished (--until); a member given no partition for a few
+	 * rebalance rounds has nothing to do */
+	if (alive == 0 && c->ncur > 0 && (c->o.exit_at_end || c->finished))
+		return 2;
+	if (c->o.exit_at_end && c->group && c->ncur == 0 &&
+	    mq_now_ms() - c->opened > 4 * MQ_GROUP_POLL_MS)
 		return 2;
 	return 0;
 }
@@ -343,8 +349,10 @@ void mq_consumer_finish(struct mq_consumer *c, const struct mq_tp *tp)
 {
 	struct cursor *cu = find(c, tp);
 
-	if (cu)
+	if (cu) {
 		cu->done = 1;
+		c->finished = 1;
+	}
 }
 
 int mq_consumer_commit(struct mq_consumer *c, int force)
