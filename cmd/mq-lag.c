@@ -199,6 +199,9 @@ static void json(struct mq_buf *b, const struct mq_lag_report *rep, int only_bad
 		    ",\"max_age_ms\":%" PRId64 ",\"partitions\":[", mq_lag_status_name(g[i].status),
 		    g[i].members, g[i].total, g[i].max_lag, g[i].max_age);
 		int first = 1;
+		/* skip the rows of groups summarize() left out */
+		while (k < rep->n && strcmp(rep->rows[k].group, g[i].group))
+			k++;
 		for (; k < rep->n && !strcmp(rep->rows[k].group, g[i].group); k++) {
 			const struct mq_lag_row *r = &rep->rows[k];
 			char w[300];

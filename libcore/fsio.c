@@ -89,7 +89,8 @@ int mq_fsync_dir(const char *dir)
 int mq_write_file_atomic(const char *path, const void *p, size_t n)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
-	int fd;
+	const char *what = "create";
+	int fd, e;
 
 	dir_of(path, dir, sizeof dir);
 	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= sizeof tmp)
@@ -101,35 +102,29 @@ int mq_write_file_atomic(const char *path, const void *p, size_t n)
 		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	}
 	if (fd < 0)
-		return mq_syserr("cannot create '%s'", tmp);
-	if (mq_write_all(fd, p, n) < 0) {
-		mq_syserr("cannot write '%s'", tmp);
 		goto fail;
-	}
-	if (fsync(fd) < 0) {
-		mq_syserr("cannot sync '%s'", tmp);
+	what = "write";
+	if (mq_write_all(fd, p, n) < 0)
 		goto fail;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		mq_syserr("cannot write '%s'", tmp);
+	what = "sync";
+	if (fsync(fd) < 0)
 		goto fail;
-	}
+	what = "write";
+	e = close(fd);
 	fd = -1;
-	if (rename(tmp, path) < 0) {
-		mq_syserr("cannot rename '%s'", tmp);
+	if (e < 0)
 		goto fail;
-	}
+	what = "replace";
+	if (rename(tmp, path) < 0)
+		goto fail;
 	return mq_fsync_dir(dir);
 fail:
+	/* always an I/O error, named after the file asked for */
+	e = errno;
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
-	if (errno == ENOENT)
-		errno = EIO;
-	if (mq_errclass() == MQ_ENOTFOUND)
-		mq_error(MQ_EIO, "%s", mq_errmsg());
-	return -1;
+	return mq_error(MQ_EIO, "cannot %s '%s': %s", what, path, strerror(e));
 }
 
 int mq_read_file(const char *path, size_t max, char **out, size_t *len)

@@ -41,64 +41,179 @@ const char *mq_lag_status_name(int s)
 	return s >= 0 && s <= MQ_LAG_STOP ? names[s] : "?";
 }
 
-/* What lag rows need of a partition, read once. */
+/* What lag rows need of a partition, read once whatever the number of
+ * groups: its state, its segments and their offset indexes, and the
+ * segment last opened to find a timestamp. */
 struct pstate {
 	struct mq_partition_info pi;
-	struct mq_time_entry *te;   /* time entries of all segments, in order */
-	size_t nte;
+	char dir[PATH_MAX];
+	struct mq_segment *segs;
+	struct mq_index *ix;
+	uint8_t *loaded;          /* ix[i] read yet? */
+	size_t nsegs;
+	struct seen { int64_t base, last, ts; } *seen;   /* batch headers read */
+	size_t nseen;
+	int fd;
+	size_t fdseg;
 	int ok;
 };
 
+/* Loads segment i's indexes the first time they are needed. */
+static struct mq_index *index_of(struct pstate *ps, size_t i)
+{
+	if (!ps->loaded[i]) {
+		int damaged;
+		ps->loaded[i] = 1;
+		if (mq_index_load(&ps->ix[i], ps->dir, ps->segs[i].base, ps->segs[i].size, &damaged) < 0)
+			memset(&ps->ix[i], 0, sizeof ps->ix[i]);
+	}
+	return &ps->ix[i];
+}
+
+static int open_segment(struct pstate *ps, size_t i)
+{
+	char path[PATH_MAX];
+
+	if (ps->fd >= 0 && ps->fdseg == i)
+		return 0;
+	if (ps->fd >= 0)
+		close(ps->fd);
+	mq_segment_path(path, sizeof path, ps->dir, ps->segs[i].base, "log");
+	ps->fd = open(path, O_RDONLY | O_CLOEXEC);
+	ps->fdseg = i;
+	return ps->fd < 0 ? -1 : 0;
+}
+
+/* The partition's start, end and last timestamp, the way
+ * mq_partition_info finds them, but reading the last segment's indexes
+ * once for both that and the AGE lookups. */
 static int load_pstate(const char *dir, struct pstate *ps)
 {
-	struct mq_segment *segs;
-	size_t n;
+	char path[PATH_MAX];
+	int64_t ls = 0, hw;
 
 	memset(ps, 0, sizeof *ps);
-	if (mq_partition_info(dir, &ps->pi) < 0) {
-		if (mq_errclass() != MQ_ENOTFOUND)
-			return -1;
-		ps->pi.first_timestamp = ps->pi.last_timestamp = -1;
+	ps->fd = -1;
+	ps->pi.first_timestamp = ps->pi.last_timestamp = -1;
+	snprintf(ps->dir, sizeof ps->dir, "%s", dir);
+	if (mq_segments_list(dir, &ps->segs, &ps->nsegs) < 0)
+		return mq_errclass() == MQ_ENOTFOUND ? 0 : -1;
+	ps->ix = calloc(ps->nsegs ? ps->nsegs : 1, sizeof *ps->ix);
+	ps->loaded = calloc(ps->nsegs ? ps->nsegs : 1, 1);
+	if (!ps->ix || !ps->loaded)
+		return mq_syserr("cannot read '%s'", dir);
+	mq_pathf(path, sizeof path, "%s/" MQ_CKPT_LOG_START, dir);
+	if (mq_checkpoint_read(path, &ls) < 0)
+		ls = 0;
+	if (ps->nsegs == 0) {
+		ps->pi.log_start = ps->pi.log_end = ps->pi.high_watermark = ls;
+		ps->ok = 1;
 		return 0;
 	}
-	if (mq_segments_list(dir, &segs, &n) < 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		struct mq_index ix;
-		int damaged;
-		if (mq_index_load(&ix, dir, segs[i].base, segs[i].size, &damaged) < 0)
-			continue;
-		if (ix.ntime) {
-			struct mq_time_entry *nt = realloc(ps->te, (ps->nte + ix.ntime) * sizeof *nt);
-			if (nt) {
-				ps->te = nt;
-				memcpy(ps->te + ps->nte, ix.time, ix.ntime * sizeof *nt);
-				ps->nte += ix.ntime;
-			}
+	if (ls < ps->segs[0].base)
+		ls = ps->segs[0].base;
+	size_t last = ps->nsegs - 1;
+	struct mq_index *ix = index_of(ps, last);
+	int64_t pos = mq_index_lookup(ix, INT64_MAX);
+	ps->pi.log_end = ps->segs[last].base;
+	ps->pi.last_timestamp = ix->ntime ? ix->time[ix->ntime - 1].timestamp : -1;
+	if (open_segment(ps, last) == 0) {
+		struct mq_walk w;
+		struct mq_batch b;
+		mq_walk_init(&w, ps->fd, pos, ps->segs[last].size, 0);
+		while (mq_walk_next(&w, &b) > 0) {
+			ps->pi.log_end = mq_batch_last_offset(&b) + 1;
+			if (b.max_timestamp > ps->pi.last_timestamp)
+				ps->pi.last_timestamp = b.max_timestamp;
 		}
-		mq_index_free(&ix);
+		mq_walk_free(&w);
 	}
-	free(segs);
+	ps->pi.log_start = ls;
+	if (ps->pi.log_end < ls)
+		ps->pi.log_end = ls;
+	mq_pathf(path, sizeof path, "%s/" MQ_CKPT_HW, dir);
+	ps->pi.high_watermark = mq_checkpoint_read(path, &hw) == 0 && hw < ps->pi.log_end ?
+				hw : ps->pi.log_end;
 	ps->ok = 1;
 	return 0;
 }
 
-/* When the record at offset was appended, as the time index knows it:
- * the first entry at or after the offset (the max timestamp up to it,
- * close above the record's own), else the last batch's. */
-static int64_t time_at(const struct pstate *ps, int64_t offset)
+static void free_pstate(struct pstate *ps)
 {
-	size_t lo = 0, hi = ps->nte;
+	for (size_t i = 0; ps->ix && i < ps->nsegs; i++)
+		mq_index_free(&ps->ix[i]);
+	free(ps->ix);
+	free(ps->loaded);
+	free(ps->segs);
+	free(ps->seen);
+	if (ps->fd >= 0)
+		close(ps->fd);
+}
 
+/* When the record at offset was appended.  The time index brackets it:
+ * the entries just before and at or after the offset hold the times
+ * around it; when they are close (a busy partition) the later one is the
+ * answer without touching the log.  Otherwise the timestamp of the batch
+ * holding the offset is read, through the offset index and a header or
+ * two. */
+static int64_t time_at(struct pstate *ps, int64_t offset, int64_t now)
+{
+	size_t i, lo = 0, hi;
+	int64_t pos;
+
+	if (!ps->ok || ps->nsegs == 0)
+		return -1;
+	for (i = ps->nsegs; i-- > 1;)
+		if (ps->segs[i].base <= offset)
+			break;
+	const struct mq_index *ix = index_of(ps, i);
+	hi = ix->ntime;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (ps->te[mid].offset < offset)
+		if (ix->time[mid].offset < offset)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < ps->nte)
-		return ps->te[lo].timestamp;
+	if (lo > 0 && lo < ix->ntime) {
+		int64_t before = ix->time[lo - 1].timestamp, after = ix->time[lo].timestamp;
+		int64_t slack = (now - after) / 100;
+		if (after - before <= (slack > 1000 ? slack : 1000))
+			return after;
+	}
+	if (open_segment(ps, i) < 0)
+		return -1;
+	/* batches whose headers an earlier lookup read */
+	for (size_t k = 0; k < ps->nseen; k++)
+		if (ps->seen[k].base <= offset && offset <= ps->seen[k].last)
+			return ps->seen[k].ts;
+	pos = mq_index_lookup(ix, offset);
+	for (int chunks = 0; chunks < 16; chunks++) {
+		uint8_t buf[16384];
+		ssize_t got = mq_pread_full(ps->fd, buf, sizeof buf, (off_t)pos);
+		size_t at = 0;
+		int64_t found = -2;
+		if (got < MQ_BATCH_HEADER)
+			break;
+		while (at + MQ_BATCH_HEADER <= (size_t)got) {
+			const uint8_t *h = buf + at;
+			int64_t base = (int64_t)mq_be64(h), last = base + (int32_t)mq_be32(h + 23);
+			int32_t len = (int32_t)mq_be32(h + 8);
+			if (len < MQ_BATCH_HEADER - MQ_BATCH_OVERHEAD || h[16] != 2)
+				return ps->pi.last_timestamp;
+			struct seen *ns = realloc(ps->seen, (ps->nseen + 1) * sizeof *ns);
+			if (ns) {
+				ps->seen = ns;
+				ps->seen[ps->nseen++] = (struct seen){ base, last, (int64_t)mq_be64(h + 27) };
+			}
+			if (found == -2 && base <= offset && offset <= last)
+				found = (int64_t)mq_be64(h + 27);
+			at += (size_t)len + MQ_BATCH_OVERHEAD;
+		}
+		if (found != -2)
+			return found;
+		pos += (int64_t)at;
+	}
 	return ps->pi.last_timestamp;
 }
 
@@ -256,7 +371,7 @@ int mq_lag_gather(const char *datadir, char *const *groups, size_t ngroups,
 				const struct mq_commit *h;
 				size_t nh = mq_group_offsets_get(&go, p, &h);
 				struct mq_lag_row r = { 0 };
-				const struct pstate *ps = &c->ps[p];
+				struct pstate *ps = &c->ps[p];
 				snprintf(r.group, sizeof r.group, "%s", gl[g]);
 				snprintf(r.topic, sizeof r.topic, "%s", topics[t]);
 				r.partition = p;
@@ -272,7 +387,7 @@ int mq_lag_gather(const char *datadir, char *const *groups, size_t ngroups,
 					r.lag = r.end - r.start;
 				r.age_ms = -1;
 				if (r.lag > 0) {
-					int64_t ts = time_at(ps, from);
+					int64_t ts = time_at(ps, from, now);
 					r.age_ms = ts >= 0 && now > ts ? now - ts : 0;
 				} else if (nh) {
 					r.age_ms = 0;
@@ -297,7 +412,7 @@ out:
 	for (size_t i = 0; i < ntc; i++) {
 		if (tc[i].exists) {
 			for (int32_t p = 0; tc[i].ps && p < tc[i].t.conf.partitions; p++)
-				free(tc[i].ps[p].te);
+				free_pstate(&tc[i].ps[p]);
 			free(tc[i].ps);
 			mq_topic_close(&tc[i].t);
 		}

@@ -621,7 +621,7 @@ int mq_group_offsets_load(const char *datadir, const char *group, const char *to
 size_t mq_group_offsets_get(const struct mq_group_offsets *go, int32_t p,
 			    const struct mq_commit **h);
 void mq_group_offsets_free(struct mq_group_offsets *go);
-/* Topics a group has committed in (sorted). */
+/* Topics a group has committed in or holds partitions of (sorted). */
 int mq_group_topics(const char *datadir, const char *group, char ***names, size_t *n);
 /* Live member IDs of a group (sorted, oldest first). */
 int mq_group_members(const char *datadir, const char *group, char ***ids, size_t *n);

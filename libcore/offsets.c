@@ -293,35 +293,54 @@ int mq_group_commit(const char *datadir, const char *group, const char *topic, i
 	return mq_group_commit_many(datadir, group, &r, 1);
 }
 
+/* Adds the topic names found in dir (files or directories) to *v. */
+static int add_names(const char *dir, char ***v, size_t *cnt)
+{
+	DIR *d;
+	struct dirent *e;
+
+	if (!(d = opendir(dir)))
+		return errno == ENOENT ? 0 : mq_syserr("cannot read '%s'", dir);
+	while ((e = readdir(d))) {
+		int seen = 0;
+		if (e->d_name[0] == '.' || mq_topic_name_check(e->d_name) < 0)
+			continue;
+		for (size_t i = 0; i < *cnt && !seen; i++)
+			seen = !strcmp((*v)[i], e->d_name);
+		if (seen)
+			continue;
+		char **nv = realloc(*v, (*cnt + 1) * sizeof **v);
+		if (!nv || !(nv[*cnt] = strdup(e->d_name))) {
+			if (nv)
+				*v = nv;
+			closedir(d);
+			return mq_syserr("cannot read '%s'", dir);
+		}
+		*v = nv;
+		(*cnt)++;
+	}
+	closedir(d);
+	return 0;
+}
+
 int mq_group_topics(const char *datadir, const char *group, char ***names, size_t *n)
 {
 	char path[PATH_MAX];
-	DIR *d;
-	struct dirent *e;
 	char **v = NULL;
 	size_t cnt = 0;
 
 	*names = NULL;
 	*n = 0;
-	if (mq_pathf(path, sizeof path, "%s/groups/%s/offsets", datadir, group) < 0)
+	/* committed in, or consumed without committing (partition locks) */
+	if (mq_pathf(path, sizeof path, "%s/groups/%s/offsets", datadir, group) < 0 ||
+	    add_names(path, &v, &cnt) < 0 ||
+	    mq_pathf(path, sizeof path, "%s/groups/%s/topics", datadir, group) < 0 ||
+	    add_names(path, &v, &cnt) < 0) {
+		mq_strv_free(v, cnt);
 		return -1;
-	if (!(d = opendir(path)))
-		return errno == ENOENT ? 0 : mq_syserr("cannot read '%s'", path);
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.' || mq_topic_name_check(e->d_name) < 0)
-			continue;
-		char **nv = realloc(v, (cnt + 1) * sizeof *v);
-		if (!nv || !(nv[cnt] = strdup(e->d_name))) {
-			v = nv ? nv : v;
-			closedir(d);
-			mq_strv_free(v, cnt);
-			return mq_syserr("cannot read '%s'", path);
-		}
-		v = nv;
-		cnt++;
 	}
-	closedir(d);
-	qsort(v, cnt, sizeof *v, str_cmp);
+	if (cnt)
+		qsort(v, cnt, sizeof *v, str_cmp);
 	*names = v;
 	*n = cnt;
 	return 0;
