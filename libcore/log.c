@@ -67,6 +67,7 @@ struct mq_log {
 	int64_t last_ix_pos;      /* position of the last index entry, 0 */
 	int64_t last_tix_ts;      /* timestamp of the last time entry */
 	int64_t max_ts, max_ts_off;
+	int64_t last_pos;         /* position of the last batch, -1 none */
 	/* the recovery point */
 	int64_t rp_base, rp_pos;
 };
@@ -95,6 +96,7 @@ int mq_log_open(struct mq_log **lp, const char *dir, const struct mq_config *con
 {
 	struct mq_log *l = calloc(1, sizeof *l);
 
+	*lp = NULL;
 	if (!l)
 		return mq_syserr("cannot open partition '%s'", dir);
 	if (strlen(dir) >= sizeof l->dir - 32) {
@@ -107,11 +109,7 @@ int mq_log_open(struct mq_log **lp, const char *dir, const struct mq_config *con
 		l->conf.segment_bytes = INT32_MAX;
 	l->flags = flags;
 	l->lockfd = l->segfd = l->ixfd = l->tixfd = -1;
-	if (mq_mkdir_p(dir, 0777) < 0) {
-		mq_syserr("cannot create partition '%s'", dir);
-		free(l);
-		return -1;
-	}
+	/* never created here: a topic deleted meanwhile must not come back */
 	l->lockfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (l->lockfd < 0) {
 		mq_syserr("cannot open partition '%s'", dir);
@@ -181,6 +179,7 @@ static int account(struct mq_log *l, const struct mq_batch *b, int64_t pos)
 {
 	if (pos == 0)
 		l->first_ts = b->max_timestamp;
+	l->last_pos = pos;
 	if (b->max_timestamp > l->max_ts) {
 		l->max_ts = b->max_timestamp;
 		l->max_ts_off = mq_batch_last_offset(b);
@@ -192,15 +191,50 @@ static int account(struct mq_log *l, const struct mq_batch *b, int64_t pos)
 	return 0;
 }
 
+/* Is the damage at pos a tail, that a crash can leave (a batch cut
+ * short, the last batch garbled, zeros to the end), rather than damage
+ * with good batches after it?  Follows the batch lengths from pos and
+ * looks for a whole, CRC-valid batch. */
+static int damaged_tail(int fd, int64_t pos, int64_t size)
+{
+	struct mq_walk w;
+	struct mq_batch b;
+	uint8_t h[MQ_BATCH_OVERHEAD];
+	int tail = 1;
+
+	for (int hops = 0; hops < 1024 && pos < size; hops++) {
+		if (mq_pread_full(fd, h, sizeof h, (off_t)pos) != (ssize_t)sizeof h)
+			break;
+		int32_t len = (int32_t)mq_be32(h + 8);
+		if (len < MQ_BATCH_HEADER - MQ_BATCH_OVERHEAD || len > MQ_MAX_BATCH)
+			break;
+		pos += (int64_t)len + MQ_BATCH_OVERHEAD;
+		if (pos >= size)
+			break;
+		mq_walk_init(&w, fd, pos, size, 1);
+		int rc = mq_walk_next(&w, &b);
+		mq_walk_free(&w);
+		if (rc > 0) {
+			tail = 0;
+			break;
+		}
+	}
+	return tail;
+}
+
 /* Walks the active segment from pos to its end, accounting for each
- * batch.  With check set, verifies CRCs and offsets and truncates the
- * segment at the first bad or torn batch; otherwise only truncates a
- * torn tail (what a writer killed mid-write leaves). */
+ * batch.  A batch cut short at the end (a writer killed mid-write) is cut
+ * off.  With check set, CRCs and dense offsets are verified too, and a
+ * damaged tail is cut off; damage with good batches after it is refused
+ * (MQ_ECORRUPT): that is mq-topic verify --repair's to decide, not an
+ * append's.  Without check, only whole batches other appenders wrote
+ * under the lock are expected: anything else is refused. */
 static int scan(struct mq_log *l, int64_t pos, int check)
 {
 	struct mq_walk w;
 	struct mq_batch b;
 	struct stat st;
+	char why[256] = "";
 	int rc;
 
 	if (fstat(l->segfd, &st) < 0)
@@ -209,9 +243,9 @@ static int scan(struct mq_log *l, int64_t pos, int check)
 	while ((rc = mq_walk_next(&w, &b)) > 0) {
 		if (check && (b.base_offset != l->next ||
 			      mq_batch_last_offset(&b) - l->base > INT32_MAX)) {
-			/* cut before it, not after */
 			w.pos -= (int64_t)b.size;
-			rc = mq_error(MQ_ECORRUPT, "offset %lld out of order (dense offsets expected)", (long long)b.base_offset);
+			rc = mq_error(MQ_ECORRUPT, "batch at offset %lld where %lld was expected",
+				      (long long)b.base_offset, (long long)l->next);
 			break;
 		}
 		if (account(l, &b, w.pos - (int64_t)b.size) < 0) {
@@ -222,15 +256,22 @@ static int scan(struct mq_log *l, int64_t pos, int check)
 	mq_walk_free(&w);
 	if (rc < 0 && mq_errclass() != MQ_ECORRUPT)
 		return -1;
+	if (rc < 0)
+		snprintf(why, sizeof why, "%s", mq_errmsg());
 	l->size = w.pos;
-	if (w.pos < st.st_size) {
-		if (ftruncate(l->segfd, (off_t)w.pos) < 0)
-			return mq_syserr("cannot truncate segment in '%s'", l->dir);
-		/* index entries past the cut */
-		if (ftruncate(l->ixfd, (off_t)(l->nix * 8)) < 0 ||
-		    ftruncate(l->tixfd, (off_t)(l->ntix * 12)) < 0)
-			return mq_syserr("cannot truncate index in '%s'", l->dir);
-	}
+	if (w.pos >= st.st_size)
+		return 0;
+	if (rc < 0 && (!check || !damaged_tail(l->segfd, w.pos, st.st_size)))
+		return mq_error(MQ_ECORRUPT,
+				"corrupt batch in '%s/%020lld.log' at byte %lld (%s); "
+				"mq-topic verify --repair decides what to keep",
+				l->dir, (long long)l->base, (long long)w.pos, why);
+	if (ftruncate(l->segfd, (off_t)w.pos) < 0)
+		return mq_syserr("cannot truncate segment in '%s'", l->dir);
+	/* index entries past the cut */
+	if (ftruncate(l->ixfd, (off_t)(l->nix * 8)) < 0 ||
+	    ftruncate(l->tixfd, (off_t)(l->ntix * 12)) < 0)
+		return mq_syserr("cannot truncate index in '%s'", l->dir);
 	return 0;
 }
 
@@ -282,6 +323,7 @@ static int load_active(struct mq_log *l, int64_t base, int64_t want_pos, int che
 	    ftruncate(l->tixfd, (off_t)(l->ntix * 12)) < 0)
 		return mq_syserr("cannot truncate index in '%s'", l->dir);
 	l->size = l->last_ix_pos;
+	l->last_pos = -1;
 	if (scan(l, l->last_ix_pos, check) < 0)
 		return -1;
 	/* the batch the last entry names was cut: trust one entry less */
@@ -315,19 +357,6 @@ static int create_segment(struct mq_log *l, int64_t base)
 	if (fd >= 0)
 		close(fd);
 	return mq_fsync_dir(l->dir);
-}
-
-static int remove_segment(struct mq_log *l, int64_t base)
-{
-	static const char *const ext[] = { "log", "index", "timeindex" };
-	char path[PATH_MAX];
-
-	for (int e = 0; e < 3; e++) {
-		mq_segment_path(path, sizeof path, l->dir, base, ext[e]);
-		if (unlink(path) < 0 && errno != ENOENT)
-			return mq_syserr("cannot delete '%s'", path);
-	}
-	return 0;
 }
 
 static int checkpoint_recovery(struct mq_log *l)
@@ -449,16 +478,18 @@ static int recover(struct mq_log *l)
 				goto fail;
 			continue;
 		}
-		/* a bad batch, or a gap before the next segment: this one
-		 * becomes the last */
-		for (size_t j = i + 1; j < n; j++)
-			if (remove_segment(l, segs[j].base) < 0)
-				goto fail;
-		if (mq_fsync_dir(l->dir) < 0)
-			goto fail;
-		n = i + 1;
-		rpseg = i;
-		break;
+		/* closed segments were synced at roll: damage there is not a
+		 * crash's, and good data follows it */
+		char file[PATH_MAX];
+		mq_segment_path(file, sizeof file, l->dir, segs[i].base, "log");
+		if (cut >= 0)
+			mq_error(MQ_ECORRUPT, "corrupt batch in '%s' at byte %lld; "
+				 "mq-topic verify --repair decides what to keep", file, (long long)cut);
+		else
+			mq_error(MQ_ECORRUPT, "'%s' ends at offset %lld but the next segment starts at %lld; "
+				 "mq-topic verify --repair decides what to keep", file, (long long)next,
+				 (long long)segs[i + 1].base);
+		goto fail;
 	}
 	want = 0;
 	if (rpseg == n - 1 && rp >= segs[n - 1].base) {
@@ -485,6 +516,38 @@ fail:
 }
 
 /* Under the lock: catches up with other appenders (see the top). */
+/* Loads the newest segment, as after a roll by another appender. */
+static int load_newest(struct mq_log *l)
+{
+	struct mq_segment *segs;
+	size_t n;
+	int64_t newest;
+
+	if (mq_segments_list(l->dir, &segs, &n) < 0)
+		return -1;
+	if (n == 0) {
+		free(segs);
+		return mq_error(MQ_ENOTFOUND, "partition '%s' lost its segments", l->dir);
+	}
+	newest = segs[n - 1].base;
+	free(segs);
+	return load_active(l, newest, INT64_MAX, 0);
+}
+
+/* Does the log still end where this process last saw it end?  The last
+ * batch it accounted must be there, ending at the size it knows. */
+static int view_holds(struct mq_log *l)
+{
+	uint8_t h[MQ_BATCH_HEADER];
+
+	if (l->last_pos < 0)
+		return l->size == 0;
+	if (mq_pread_full(l->segfd, h, sizeof h, l->last_pos) != (ssize_t)sizeof h)
+		return 0;
+	return (int64_t)mq_be64(h) + (int32_t)mq_be32(h + 23) + 1 == l->next &&
+	       l->last_pos + (int32_t)mq_be32(h + 8) + MQ_BATCH_OVERHEAD == l->size;
+}
+
 static int resync(struct mq_log *l)
 {
 	struct stat st;
@@ -492,8 +555,9 @@ static int resync(struct mq_log *l)
 
 	if (fstat(l->segfd, &st) < 0)
 		return mq_syserr("cannot stat segment in '%s'", l->dir);
-	if (st.st_size < l->size)
-		return load_active(l, l->base, INT64_MAX, 0);
+	/* deleted (retention, repair), cut, or rewritten under us */
+	if (st.st_nlink == 0 || st.st_size < l->size || !view_holds(l))
+		return load_newest(l);
 	if (st.st_size > l->size) {
 		/* entries another appender added */
 		struct stat ist;
@@ -521,16 +585,8 @@ static int resync(struct mq_log *l)
 			return -1;
 	}
 	mq_pathf(name, sizeof name, "%020lld.log", (long long)l->next);
-	if (l->next != l->base && faccessat(l->lockfd, name, F_OK, 0) == 0) {
-		/* others rolled, maybe more than once: go to the newest */
-		struct mq_segment *segs;
-		size_t n;
-		if (mq_segments_list(l->dir, &segs, &n) < 0)
-			return -1;
-		int64_t newest = segs[n - 1].base;
-		free(segs);
-		return load_active(l, newest, INT64_MAX, 0);
-	}
+	if (l->next != l->base && faccessat(l->lockfd, name, F_OK, 0) == 0)
+		return load_newest(l);    /* others rolled, maybe more than once */
 	return 0;
 }
 

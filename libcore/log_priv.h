@@ -38,6 +38,9 @@ void mq_walk_free(struct mq_walk *w);
 int mq_segment_max_timestamp(const char *dir, const struct mq_segment *s,
 			     int64_t *ts);
 
+/* Deletes a segment's .log, .index and .timeindex. */
+int mq_segment_remove(const char *dir, int64_t base);
+
 /* Parses "00000000000000000042.log" style names: 1 and *base when name
  * is a segment with extension ext. */
 int mq_segment_name(const char *name, const char *ext, int64_t *base);

@@ -44,6 +44,19 @@ int mq_segment_name(const char *name, const char *ext, int64_t *base)
 	return 1;
 }
 
+int mq_segment_remove(const char *dir, int64_t base)
+{
+	static const char *const ext[] = { "log", "index", "timeindex" };
+	char path[PATH_MAX];
+
+	for (int e = 0; e < 3; e++) {
+		mq_segment_path(path, sizeof path, dir, base, ext[e]);
+		if (unlink(path) < 0 && errno != ENOENT)
+			return mq_syserr("cannot delete segment '%s'", path);
+	}
+	return 0;
+}
+
 static int seg_cmp(const void *a, const void *b)
 {
 	int64_t x = ((const struct mq_segment *)a)->base, y = ((const struct mq_segment *)b)->base;
@@ -347,16 +360,9 @@ int mq_retention_locked(const char *dir, const struct mq_config *conf,
 		if (mq_checkpoint_read(path, &ls) < 0 || ls < segs[del].base)
 			if (mq_checkpoint_write(path, segs[del].base) < 0)
 				goto fail_segs;
-		for (size_t i = 0; i < del; i++) {
-			static const char *const ext[] = { "log", "index", "timeindex" };
-			for (int e = 0; e < 3; e++) {
-				mq_segment_path(path, sizeof path, dir, segs[i].base, ext[e]);
-				if (unlink(path) < 0 && errno != ENOENT) {
-					mq_syserr("cannot delete segment '%s'", path);
-					goto fail_segs;
-				}
-			}
-		}
+		for (size_t i = 0; i < del; i++)
+			if (mq_segment_remove(dir, segs[i].base) < 0)
+				goto fail_segs;
 		*removed = del;
 	}
 	free(segs);

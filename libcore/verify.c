@@ -103,7 +103,7 @@ fail_bufs:
  * any) and becomes the offset after its last good batch; *cut gets the
  * position of the first bad batch, or -1. */
 static int check_segment(struct ctx *c, const char *dir, const struct mq_segment *s,
-			 int last, int64_t *next, int64_t *cut, int *index_bad)
+			 int64_t *next, int64_t *cut, int *index_bad)
 {
 	char file[PATH_MAX], msg[512];
 	struct mq_index ix;
@@ -161,8 +161,8 @@ static int check_segment(struct ctx *c, const char *dir, const struct mq_segment
 			*cut = pos;
 			break;
 		}
-		if (*next < 0 && b.base_offset < s->base) {
-			snprintf(msg, sizeof msg, "batch offset %lld is below the segment base %lld",
+		if (*next < 0 && b.base_offset != s->base) {
+			snprintf(msg, sizeof msg, "first batch starts at offset %lld, the segment at %lld",
 				 (long long)b.base_offset, (long long)s->base);
 			problem(c, file, pos, msg);
 			*cut = pos;
@@ -212,7 +212,6 @@ static int check_segment(struct ctx *c, const char *dir, const struct mq_segment
 			*index_bad = 1;
 			break;
 		}
-	(void)last;
 	mq_walk_free(&w);
 	mq_index_free(&ix);
 	close(fd);
@@ -298,18 +297,15 @@ int mq_verify_partition(const char *dir, int repair,
 			if (repair) {
 				cut_offset = next;
 				for (size_t j = i; j < n; j++) {
-					static const char *const ext[] = { "log", "index", "timeindex" };
-					for (int e = 0; e < 3; e++) {
-						mq_segment_path(file, sizeof file, dir, segs[j].base, ext[e]);
-						unlink(file);
-					}
+					if (mq_segment_remove(dir, segs[j].base) < 0)
+						goto out;
 					res->truncated_bytes += segs[j].size;
 				}
 				break;
 			}
 			expect = -1;
 		}
-		if (check_segment(&c, dir, &segs[i], i + 1 == n, &expect, &cut, &index_bad) < 0)
+		if (check_segment(&c, dir, &segs[i], &expect, &cut, &index_bad) < 0)
 			goto out;
 		next = expect;
 		if (repair && (cut >= 0 || index_bad)) {
@@ -319,15 +315,8 @@ int mq_verify_partition(const char *dir, int repair,
 				cut_offset = next;
 				/* everything after the cut goes */
 				for (size_t j = i + 1; j < n; j++) {
-					static const char *const ext[] = { "log", "index", "timeindex" };
-					char file[PATH_MAX];
-					for (int e = 0; e < 3; e++) {
-						mq_segment_path(file, sizeof file, dir, segs[j].base, ext[e]);
-						if (unlink(file) < 0 && errno != ENOENT) {
-							mq_syserr("cannot delete '%s'", file);
-							goto out;
-						}
-					}
+					if (mq_segment_remove(dir, segs[j].base) < 0)
+						goto out;
 					res->truncated_bytes += segs[j].size;
 				}
 				break;

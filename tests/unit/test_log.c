@@ -35,6 +35,14 @@
 
 /* ---- helpers: directories and files -------------------------------- */
 
+/* The partition directory exists before a log opens (mq-topic creates
+ * them); tests make it themselves. */
+static int open_log(struct mq_log **l, const char *dir, const struct mq_config *c, int flags)
+{
+	mq_mkdir_p(dir, 0777);
+	return mq_log_open(l, dir, c, flags);
+}
+
 static char *mktmp(void)
 {
 	char *d = strdup("/tmp/test_log.XXXXXX");
@@ -206,7 +214,7 @@ static int write_log(const char *dir, const struct mq_config *c, const struct ge
 		     int64_t next, int nbatch, int per)
 {
 	struct mq_log *l;
-	int ok = mq_log_open(&l, dir, c, 0) == 0;
+	int ok = open_log(&l, dir, c, 0) == 0;
 	for (int b = 0; ok && b < nbatch; b++, next += per)
 		ok = append_n(l, g, next, 1, per) == next;
 	return mq_log_close(l) == 0 && ok;
@@ -358,7 +366,7 @@ static void test_append_read(void)
 	int bad = 0;
 
 	config_small(&c, 1 << 30);
-	CHECK_EQ_INT(mq_log_open(&l, d, &c, 0), 0, "open a fresh partition");
+	CHECK_EQ_INT(open_log(&l, d, &c, 0), 0, "open a fresh partition");
 	for (int i = 0; i < 60; i++) {
 		struct gen g = plain;
 		int nb = 1 + i % 4, per = 1 + i % 7;
@@ -570,7 +578,7 @@ static void torn_tail(const struct gen *g, int nbatch, int64_t rp, const char *w
 	scan_log(d, g, 0, &s);
 	CHECK(s.rc == 0 && s.records == end && s.bad == 0, "%s: a reader sees the whole batches, no error", what);
 	ONCE(verify(d, 0, NULL) > 0, "%s: verify reports the torn batch", what);
-	mq_log_open(&l, d, &c, 0);
+	open_log(&l, d, &c, 0);
 	CHECK_EQ_INT(append_n(l, g, end, 1, 10), end, "%s: a new writer cuts it and appends at %lld", what,
 		     (long long)end);
 	mq_log_close(l);
@@ -610,7 +618,7 @@ static void test_corrupt_tail(void)
 	scan_log(p, &plain, 0, &s);
 	CHECK(s.rc == 0 && s.records == 95, "a reader reads 95 records and stops cleanly");
 
-	mq_log_open(&l, q, &c, 0);
+	open_log(&l, q, &c, 0);
 	CHECK_EQ_INT(append_n(l, &plain, 95, 1, 5), 95, "writer recovery cuts the bad batch too");
 	mq_log_close(l);
 	scan_log(q, &plain, 0, &s);
@@ -640,7 +648,7 @@ static void test_recovery_point(void)
 	segfile(path, p, 0, "log");
 	flip(path, 70);            /* in the first batch, far below the point */
 	sh("cp -R %s %s", p, q);
-	mq_log_open(&l, p, &c, 0);
+	open_log(&l, p, &c, 0);
 	CHECK_EQ_INT(append_n(l, &g, 1500, 1, 10), 1500, "a writer trusts what lies before the recovery point");
 	mq_log_close(l);
 	scan_log(p, &g, 20, &s);
@@ -648,8 +656,15 @@ static void test_recovery_point(void)
 	ONCE(verify(p, 0, NULL) > 0, "verify finds the corruption below the recovery point");
 	mq_pathf(path, sizeof path, "%s/recovery-point.checkpoint", q);
 	unlink(path);
-	mq_log_open(&l, q, &c, 0);
-	CHECK_EQ_INT(append_n(l, &g, 0, 1, 10), 0, "without the point, a writer checks everything and cuts at 0");
+	open_log(&l, q, &c, 0);
+	CHECK_EQ_INT(append_n(l, &g, 0, 1, 10), -1,
+		     "without the point, a writer checks everything and refuses damage with data after it");
+	CHECK(mq_errclass() == MQ_ECORRUPT && strstr(mq_errmsg(), "verify --repair"),
+	      "the refusal is corrupt data, pointing at verify --repair");
+	mq_log_close(l);
+	ONCE(verify(q, 1, NULL) > 0, "verify --repair cuts at the damage");
+	open_log(&l, q, &c, 0);
+	CHECK_EQ_INT(append_n(l, &g, 0, 1, 10), 0, "then a writer appends at offset 0");
 	mq_log_close(l);
 	rmtmp(d);
 
@@ -660,7 +675,7 @@ static void test_recovery_point(void)
 	CHECK(read_rp(d) == segs[n - 1].base, "with rolls, the recovery point is the active segment's base");
 	segfile(path, d, segs[0].base, "log");
 	flip(path, 70);
-	mq_log_open(&l, d, &c, 0);
+	open_log(&l, d, &c, 0);
 	CHECK_EQ_INT(append_n(l, &g, 1500, 1, 10), 1500, "a writer appends past a corrupt closed segment");
 	mq_log_close(l);
 	ONCE(verify(d, 0, NULL) > 0, "verify finds the corruption in the closed segment");
@@ -678,7 +693,7 @@ static void child(const char *dir, const struct mq_config *c, int id)
 	int64_t first;
 	int rc = 0;
 
-	if (mq_log_open(&l, dir, c, 0) < 0)
+	if (open_log(&l, dir, c, 0) < 0)
 		_exit(1);
 	mq_batch_builder_init(&bb, MQ_CODEC_NONE);
 	for (int b = 0; b < 200 && rc == 0; b++) {
@@ -746,8 +761,8 @@ static void test_stale_writer(void)
 	int64_t next = 5;
 
 	config_small(&c, 4096);
-	mq_log_open(&a, d, &c, 0);
-	mq_log_open(&b, d, &c, 0);
+	open_log(&a, d, &c, 0);
+	open_log(&b, d, &c, 0);
 	CHECK_EQ_INT(append_n(b, &plain, 0, 1, 5), 0, "writer B appends first");
 	for (int i = 0; i < 60; i++, next += 5)
 		append_n(a, &plain, next, 1, 5);
