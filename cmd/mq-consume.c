@@ -140,6 +140,10 @@ static void exec_records(struct mq_worker *w, struct mq_consumer *c, const struc
 
 	if (rc < 0)
 		mq_die_err();
+	if (rc == 3) {
+		stop = 1;
+		return;
+	}
 	if (rc == 1) {
 		mq_consumer_close(c);
 		mq_die(MQ_ENEG, "command failed for '%s' partition %d offset %lld: %s",
@@ -223,6 +227,8 @@ static int handle(struct mq_consumer *c, struct mq_worker *w, const struct mq_tp
 			keep(&r);
 			if ((int64_t)pend.n >= o.batch)
 				run_pending(w, c, tp);
+			if (stop)
+				break;    /* interrupted: what ran is committed, the rest not */
 		} else if (o.json) {
 			if (mq_json_record_write(&out, tp->topic, tp->partition, &r) < 0)
 				mq_die_err();
@@ -241,8 +247,14 @@ static int handle(struct mq_consumer *c, struct mq_worker *w, const struct mq_tp
 		mq_die_err();
 	mq_record_iter_free(&it);
 	if (w) {
-		run_pending(w, c, tp);
-		mq_consumer_delivered(c, tp, next);
+		if (!stop)
+			run_pending(w, c, tp);
+		/* the records after the last one a command handled were
+		 * filtered out: delivered too, unless interrupted */
+		if (!stop)
+			mq_consumer_delivered(c, tp, next);
+		pend.n = 0;
+		pend.data.len = 0;
 		return end;
 	}
 done:;

@@ -56,6 +56,7 @@ struct mq_consumer {
 	struct mq_tp *assigned_once;
 	int64_t opened;
 	int finished;             /* a partition was finished by the caller */
+	int unwatched;            /* an inotify watch could not be added */
 };
 
 static struct mq_topic *topic_of(struct mq_consumer *c, const char *name)
@@ -158,6 +159,8 @@ static int add_cursor(struct mq_consumer *c, const struct mq_tp *tp)
 		cu->done = 1;
 	if (c->ino >= 0)
 		cu->wd = inotify_add_watch(c->ino, cu->dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO);
+	if (cu->wd < 0)
+		c->unwatched = 1;
 	c->ncur++;
 	if (first_time) {
 		struct mq_tp *na = realloc(c->assigned_once, (size_t)(c->assigned_once_n + 1) * sizeof *na);
@@ -365,12 +368,14 @@ int mq_consumer_wait(struct mq_consumer *c, int timeout_ms)
 	struct pollfd pf = { .fd = c->ino, .events = POLLIN };
 	char buf[4096];
 
-	if (c->group && (timeout_ms < 0 || timeout_ms > MQ_GROUP_POLL_MS))
+	/* without inotify (or a watch), look again now and then */
+	if ((c->group || c->ino < 0 || c->unwatched) &&
+	    (timeout_ms < 0 || timeout_ms > MQ_GROUP_POLL_MS))
 		timeout_ms = MQ_GROUP_POLL_MS;
-	int r = poll(&pf, 1, timeout_ms);
+	int r = poll(&pf, c->ino >= 0 ? 1 : 0, timeout_ms);
 	if (r < 0 && errno != EINTR)
 		return mq_syserr("cannot wait for data");
-	while (read(c->ino, buf, sizeof buf) > 0)
+	while (c->ino >= 0 && read(c->ino, buf, sizeof buf) > 0)
 		;
 	return 0;
 }

@@ -130,20 +130,25 @@ fail:
 int mq_read_file(const char *path, size_t max, char **out, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
 	char *buf;
 	ssize_t r;
 
 	if (fd < 0)
 		return -1;
-	buf = malloc(max + 1);
+	/* never a silent prefix: a caller might write it back */
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size > max) {
+		if (errno == 0 || (uint64_t)st.st_size > max)
+			errno = EFBIG;
+		close(fd);
+		return -1;
+	}
+	buf = malloc((size_t)st.st_size + 1);
 	if (!buf) {
 		close(fd);
 		return -1;
 	}
-	/* one read: a regular file gives everything up to max at once */
-	do
-		r = pread(fd, buf, max, 0);
-	while (r < 0 && errno == EINTR);
+	r = mq_pread_full(fd, buf, (size_t)st.st_size, 0);
 	close(fd);
 	if (r < 0) {
 		free(buf);

@@ -279,8 +279,8 @@ ssize_t mq_pread_full(int fd, void *p, size_t n, off_t off);
 /* The crash-safe small-file writer (DESIGN.md §4): temp file with
  * O_EXCL, write, fsync, rename over path, fsync the directory. */
 int mq_write_file_atomic(const char *path, const void *p, size_t n);
-/* Reads a whole small file (at most max bytes) into a malloc'd,
- * NUL-terminated buffer.  -1 with errno (ENOENT for a missing file). */
+/* Reads a whole small file into a malloc'd, NUL-terminated buffer.  -1
+ * with errno: ENOENT for a missing file, EFBIG when it is over max. */
 int mq_read_file(const char *path, size_t max, char **out, size_t *len);
 int mq_fsync_dir(const char *dir);
 /* snprintf for paths: -1 (MQ_EUSAGE "path too long") on truncation. */
@@ -706,7 +706,8 @@ struct mq_worker;
 int mq_worker_open(struct mq_worker **wp, const struct mq_worker_opts *o);
 /* Runs the command for n records of one partition (see worker.c).
  * Returns 0 handled, 2 handled by the dead-letter topic, 1 failed with
- * no dead-letter topic (why says how), -1 on error. */
+ * no dead-letter topic (why says how), 3 interrupted (neither: leave them
+ * uncommitted), -1 on error. */
 int mq_worker_run(struct mq_worker *w, const char *topic, int32_t part,
 		  const struct mq_record *recs, size_t n, char *why, size_t whylen);
 void mq_worker_close(struct mq_worker *w);

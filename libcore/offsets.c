@@ -100,7 +100,7 @@ static int load_offsets(const char *path, struct history **v, size_t *n)
 
 	*v = NULL;
 	*n = 0;
-	if (mq_read_file(path, 1 << 24, &s, &len) < 0)
+	if (mq_read_file(path, (size_t)1 << 30, &s, &len) < 0)
 		return errno == ENOENT ? 0 : mq_syserr("cannot read '%s'", path);
 	int rc = parse_offsets(s, path, v, n);
 	free(s);

@@ -95,10 +95,11 @@ int mq_topic_create(const char *datadir, const char *name, const struct mq_confi
 		errno = EEXIST;
 		return mq_error(MQ_ENEG, "topic '%s' already exists", name);
 	}
-	/* the temporary name must not embed NAME: 249 characters and a
-	 * prefix would pass the 255 a file name may have */
+	/* the temporary name must not embed NAME (249 characters and a
+	 * prefix would pass the 255 a file name may have), and must not be a
+	 * valid topic name ('~' is not allowed in one) */
 	static unsigned seq;
-	mq_pathf(tmp, sizeof tmp, "%s/.new.%ld.%u", top, (long)getpid(), seq++);
+	mq_pathf(tmp, sizeof tmp, "%s/.new~%ld~%u", top, (long)getpid(), seq++);
 	mq_rm_rf(tmp);
 	if (mkdir(tmp, 0777) < 0)
 		return mq_syserr("cannot create topic '%s'", name);
@@ -211,7 +212,7 @@ int mq_topic_list(const char *datadir, char ***names, size_t *n)
 	if (!(d = opendir(top)))
 		return errno == ENOENT ? 0 : mq_syserr("cannot list topics in '%s'", datadir);
 	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.' || mq_topic_name_check(e->d_name) < 0)
+		if (mq_topic_name_check(e->d_name) < 0)
 			continue;
 		if (cnt == cap) {
 			cap = cap ? 2 * cap : 16;
@@ -266,7 +267,7 @@ int mq_topic_delete(const char *datadir, const char *name)
 	if (mq_topic_name_check(name) < 0)
 		return -1;
 	mq_pathf(src, sizeof src, "%s/topics/%s", datadir, name);
-	mq_pathf(dst, sizeof dst, "%s/topics/.deleted.%ld.%ld", datadir,
+	mq_pathf(dst, sizeof dst, "%s/topics/.deleted~%ld~%ld", datadir,
 		 (long)getpid(), (long)time(NULL));
 	if (rename(src, dst) < 0) {
 		if (errno == ENOENT)

@@ -175,8 +175,11 @@ int mq_worker_run(struct mq_worker *w, const char *topic, int32_t part,
 			return -1;
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 			return 0;
-		if (w->o.stop && *w->o.stop)
-			break;
+		/* interrupted (Ctrl-C reaches the command too): the records
+		 * are neither handled nor failed, and stay uncommitted */
+		if ((w->o.stop && *w->o.stop) ||
+		    (WIFSIGNALED(status) && (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM)))
+			return 3;
 	}
 	describe(status, why, whylen);
 	if (!w->prod)
