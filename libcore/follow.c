@@ -6,13 +6,13 @@
  * last record of every batch written, so that records and position reach
  * the log in the same write:
  *
- *   mq.follow = PATH \t SEQ \t DEV:INO \t START \t END \t NPARTS
+ *   mq.follow = PATH \t SEQ \t DEV:INO \t START \t END \t NPARTS \t STICKY
  *
  * Lines are shipped in rounds.  A round is the complete lines read since
  * the last one (at most a batch worth), split into one batch per
  * partition they go to; SEQ numbers the rounds, START and END are the
  * file positions before its first and after its last line, NPARTS the
- * batches it wrote.  Unkeyed lines of a round all go to one partition
+ * batches it wrote, STICKY the partition its unkeyed lines went to.  Unkeyed lines of a round all go to one partition
  * (moving to the next for the next round), so only keyed rounds span
  * partitions.
  *
@@ -44,6 +44,7 @@
 struct round_info {
 	int64_t seq, start, end;
 	int32_t nparts;
+	int32_t sticky;           /* where its unkeyed lines went, -1 unknown */
 	char inode[64];
 };
 
@@ -111,8 +112,10 @@ static int scan_partition(struct follow *f, int32_t part, struct round_info *ri)
 				struct round_info x;
 				snprintf(v, sizeof v, "%.*s", h.value_len - (int32_t)plen - 1,
 					 (const char *)h.value + plen + 1);
-				if (sscanf(v, "%" SCNd64 "\t%63[^\t]\t%" SCNd64 "\t%" SCNd64 "\t%" SCNd32,
-					   &x.seq, x.inode, &x.start, &x.end, &x.nparts) == 5 &&
+				x.sticky = -1;
+				if (sscanf(v, "%" SCNd64 "\t%63[^\t]\t%" SCNd64 "\t%" SCNd64 "\t%" SCNd32
+					   "\t%" SCNd32, &x.seq, x.inode, &x.start, &x.end, &x.nparts,
+					   &x.sticky) >= 5 &&
 				    x.seq > ri->seq) {
 					*ri = x;
 					f->hint_off[part] = b.base_offset;
@@ -210,8 +213,8 @@ static int ship(struct follow *f, const uint8_t *buf, size_t n, int64_t start, c
 		s = d + o->dlen;
 	}
 	char hv[PATH_MAX + 256];
-	int hl = snprintf(hv, sizeof hv, "%s\t%" PRId64 "\t%s\t%" PRId64 "\t%" PRId64 "\t%d",
-			  f->path, f->seq, inode, start, start + (int64_t)n, nused);
+	int hl = snprintf(hv, sizeof hv, "%s\t%" PRId64 "\t%s\t%" PRId64 "\t%" PRId64 "\t%d\t%d",
+			  f->path, f->seq, inode, start, start + (int64_t)n, nused, f->sticky);
 	struct mq_header hs[65];
 	for (int32_t i = 0; i < o->nheaders && i < 64; i++)
 		hs[i] = o->headers[i];
@@ -322,9 +325,15 @@ int mq_follow_run(struct mq_producer *p, struct mq_topic *t, const struct mq_fol
 		if (have >= newest.nparts) {
 			pos = newest.end;
 			memset(f.skip, 0, (size_t)np);
+			if (newest.sticky >= 0)
+				f.sticky = (newest.sticky + 1) % np;
 		} else {
+			/* replay the round as it was: its unkeyed lines go where
+			 * they went, keyed ones hash the same */
 			pos = newest.start;
 			f.skip_until = newest.end;
+			if (newest.sticky >= 0 && newest.sticky < np)
+				f.sticky = newest.sticky;
 		}
 		if (pos > st.st_size)
 			pos = 0;     /* truncated since */
