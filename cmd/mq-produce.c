@@ -206,6 +206,9 @@ static void read_delimited(int fd, const char *name)
 
 	if (o.json && max < (1 << 20))
 		max = 1 << 20;
+	/* a bigger pipe: fewer, larger reads (best effort) */
+	if (waitable)
+		fcntl(fd, F_SETPIPE_SZ, 1 << 20);
 	if (mq_buf_reserve(&b, 1 << 20) < 0)
 		mq_die_err();
 	while (!eof || off < b.len) {

@@ -212,13 +212,30 @@ static struct mq_buf *records_buf(struct mq_batch_builder *bb)
 	return bb->codec == MQ_CODEC_NONE ? &bb->out : &bb->recs;
 }
 
+static size_t varlong_size(int64_t v)
+{
+	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+	size_t n = 1;
+
+	while (z >= 0x80) {
+		z >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static size_t bytes_size(int32_t len)
+{
+	return mq_varint_size(len) + (len > 0 ? (size_t)len : 0);
+}
+
 int mq_batch_builder_add(struct mq_batch_builder *bb, int64_t ts,
 			 const void *key, int32_t klen, const void *value, int32_t vlen,
 			 const struct mq_header *hs, int32_t nh)
 {
 	struct mq_buf *b = records_buf(bb);
 	int64_t tsdelta;
-	size_t body, need;
+	size_t body;
 	uint8_t *p;
 
 	if (bb->count == 0) {
@@ -233,19 +250,17 @@ int mq_batch_builder_add(struct mq_batch_builder *bb, int64_t ts,
 	if (ts > bb->max_timestamp)
 		bb->max_timestamp = ts;
 	tsdelta = ts - bb->base_timestamp;
-	body = 1 + 10 + mq_varint_size(bb->count) + mq_varint_size(klen) +
-	       (klen > 0 ? (size_t)klen : 0) + mq_varint_size(vlen) +
-	       (vlen > 0 ? (size_t)vlen : 0) + mq_varint_size(nh);
+	/* the exact length first, so the record is written in place */
+	body = 1 + varlong_size(tsdelta) + mq_varint_size(bb->count) + bytes_size(klen) +
+	       bytes_size(vlen) + mq_varint_size(nh);
 	for (int32_t i = 0; i < nh; i++)
-		body += mq_varint_size(hs[i].key_len) + (size_t)(hs[i].key_len > 0 ? hs[i].key_len : 0) +
-			mq_varint_size(hs[i].value_len) + (size_t)(hs[i].value_len > 0 ? hs[i].value_len : 0);
-	need = body + 5;
-	if (mq_buf_reserve(b, need) < 0)
+		body += bytes_size(hs[i].key_len) + bytes_size(hs[i].value_len);
+	if (body > INT32_MAX - 16)
+		return mq_error(MQ_EUSAGE, "record too large");
+	if (mq_buf_reserve(b, body + 5) < 0)
 		return -1;
-	/* encode the body after a 5-byte gap, then move it behind the real
-	 * length prefix */
-	p = b->p + b->len + 5;
-	uint8_t *start = p;
+	p = b->p + b->len;
+	p += mq_varint_put(p, (int32_t)body);
 	*p++ = 0;
 	p += mq_varlong_put(p, tsdelta);
 	p += mq_varint_put(p, bb->count);
@@ -260,11 +275,7 @@ int mq_batch_builder_add(struct mq_batch_builder *bb, int64_t ts,
 		p += mq_varint_put(p, hs[i].value_len);
 		if (hs[i].value_len > 0) { memcpy(p, hs[i].value, (size_t)hs[i].value_len); p += hs[i].value_len; }
 	}
-	int32_t len = (int32_t)(p - start);
-	size_t lsz = mq_varint_put(b->p + b->len, len);
-	if (lsz != 5)
-		memmove(b->p + b->len + lsz, start, (size_t)len);
-	b->len += lsz + (size_t)len;
+	b->len = (size_t)(p - b->p);
 	bb->count++;
 	return 0;
 }

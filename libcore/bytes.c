@@ -82,19 +82,9 @@ static size_t get_unsigned(const uint8_t *p, size_t n, size_t max, uint64_t *u)
 	return 0;
 }
 
-static uint32_t zigzag32(int32_t v)
-{
-	return (uint32_t)v << 1 ^ (v < 0 ? UINT32_MAX : 0);
-}
-
 static uint64_t zigzag64(int64_t v)
 {
 	return (uint64_t)v << 1 ^ (v < 0 ? UINT64_MAX : 0);
-}
-
-size_t mq_varint_put(uint8_t *p, int32_t v)
-{
-	return put_unsigned(p, zigzag32(v));
 }
 
 size_t mq_varlong_put(uint8_t *p, int64_t v)
@@ -126,14 +116,3 @@ size_t mq_varlong_get(const uint8_t *p, size_t n, int64_t *v)
 	return r;
 }
 
-size_t mq_varint_size(int32_t v)
-{
-	uint32_t z = zigzag32(v);
-	size_t n = 1;
-
-	while (z >= 0x80) {
-		z >>= 7;
-		n++;
-	}
-	return n;
-}

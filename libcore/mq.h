@@ -114,11 +114,35 @@ void mq_buf_free(struct mq_buf *b);
 /* Zigzag varints as Kafka writes them (protobuf style).  The writers
  * return the bytes written (at most 5 / 10); the readers return the bytes
  * read, or 0 when the input is truncated or too long. */
-size_t mq_varint_put(uint8_t *p, int32_t v);
 size_t mq_varlong_put(uint8_t *p, int64_t v);
 size_t mq_varint_get(const uint8_t *p, size_t n, int32_t *v);
 size_t mq_varlong_get(const uint8_t *p, size_t n, int64_t *v);
-size_t mq_varint_size(int32_t v);
+
+/* Inline: they run several times for every record a producer writes. */
+static inline size_t mq_varint_put(uint8_t *p, int32_t v)
+{
+	uint32_t z = ((uint32_t)v << 1) ^ (uint32_t)(v >> 31);
+	size_t n = 0;
+
+	while (z >= 0x80) {
+		p[n++] = (uint8_t)(z | 0x80);
+		z >>= 7;
+	}
+	p[n++] = (uint8_t)z;
+	return n;
+}
+
+static inline size_t mq_varint_size(int32_t v)
+{
+	uint32_t z = ((uint32_t)v << 1) ^ (uint32_t)(v >> 31);
+	size_t n = 1;
+
+	while (z >= 0x80) {
+		z >>= 7;
+		n++;
+	}
+	return n;
+}
 
 /* Base64 (RFC 4648, padded).  encode writes 4*ceil(n/3) bytes, no NUL;
  * decode writes at most 3*n/4 and returns the length or -1. */
