@@ -86,7 +86,19 @@ int mq_fsync_dir(const char *dir)
 	return 0;
 }
 
+static int write_file(const char *path, const void *p, size_t n, int sync);
+
 int mq_write_file_atomic(const char *path, const void *p, size_t n)
+{
+	return write_file(path, p, n, 1);
+}
+
+int mq_write_file_replace(const char *path, const void *p, size_t n)
+{
+	return write_file(path, p, n, 0);
+}
+
+static int write_file(const char *path, const void *p, size_t n, int sync)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
 	const char *what = "create";
@@ -107,7 +119,7 @@ int mq_write_file_atomic(const char *path, const void *p, size_t n)
 	if (mq_write_all(fd, p, n) < 0)
 		goto fail;
 	what = "sync";
-	if (fsync(fd) < 0)
+	if (sync && fsync(fd) < 0)
 		goto fail;
 	what = "write";
 	e = close(fd);
@@ -117,7 +129,7 @@ int mq_write_file_atomic(const char *path, const void *p, size_t n)
 	what = "replace";
 	if (rename(tmp, path) < 0)
 		goto fail;
-	return mq_fsync_dir(dir);
+	return sync ? mq_fsync_dir(dir) : 0;
 fail:
 	/* always an I/O error, named after the file asked for */
 	e = errno;
@@ -238,12 +250,12 @@ int mq_checkpoint_read(const char *path, int64_t *v)
 	return 0;
 }
 
-int mq_checkpoint_write(const char *path, int64_t v)
+int mq_checkpoint_write(const char *path, int64_t v, int sync)
 {
 	char buf[32];
 	int n = snprintf(buf, sizeof buf, "%" PRId64 "\n", v);
 
-	return mq_write_file_atomic(path, buf, (size_t)n);
+	return write_file(path, buf, (size_t)n, sync);
 }
 
 int mq_pathf(char *buf, size_t n, const char *fmt, ...)

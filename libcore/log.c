@@ -340,12 +340,14 @@ static int read_ckpt(struct mq_log *l, const char *name, int64_t *v)
 	return mq_checkpoint_read(path, v);
 }
 
+/* A checkpoint is synced only when the log's data is: a recovery point
+ * must never be durable ahead of what it vouches for. */
 static int write_ckpt(struct mq_log *l, const char *name, int64_t v)
 {
 	char path[PATH_MAX];
 
 	mq_pathf(path, sizeof path, "%s/%s", l->dir, name);
-	return mq_checkpoint_write(path, v);
+	return mq_checkpoint_write(path, v, l->flags & MQ_LOG_FSYNC);
 }
 
 static int create_segment(struct mq_log *l, int64_t base)

@@ -312,9 +312,13 @@ int mq_pathf(char *buf, size_t n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int mq_mkdir_p(const char *path, mode_t mode);
 int mq_rm_rf(const char *path);
-/* Checkpoint files: one decimal int64 and a newline. */
+/* The same without the fsyncs: the old contents or the new after a crash
+ * of the process, for hints that may be lost with power (a recovery
+ * point not backed by synced data). */
+int mq_write_file_replace(const char *path, const void *p, size_t n);
+/* Checkpoint files: one decimal int64 and a newline; sync as above. */
 int mq_checkpoint_read(const char *path, int64_t *v);   /* -1/ENOENT */
-int mq_checkpoint_write(const char *path, int64_t v);
+int mq_checkpoint_write(const char *path, int64_t v, int sync);
 
 /* ---- topic configuration (conf.c) ------------------------------------ */
 

@@ -358,7 +358,7 @@ int mq_retention_locked(const char *dir, const struct mq_config *conf,
 		 * at deleted data */
 		mq_pathf(path, sizeof path, "%s/" MQ_CKPT_LOG_START, dir);
 		if (mq_checkpoint_read(path, &ls) < 0 || ls < segs[del].base)
-			if (mq_checkpoint_write(path, segs[del].base) < 0)
+			if (mq_checkpoint_write(path, segs[del].base, 1) < 0)
 				goto fail_segs;
 		for (size_t i = 0; i < del; i++)
 			if (mq_segment_remove(dir, segs[i].base) < 0)

@@ -327,11 +327,11 @@ int mq_verify_partition(const char *dir, int repair,
 		int64_t rp;
 		mq_pathf(path, sizeof path, "%s/" MQ_CKPT_RECOVERY, dir);
 		if (mq_checkpoint_read(path, &rp) == 0 && rp > cut_offset &&
-		    mq_checkpoint_write(path, cut_offset) < 0)
+		    mq_checkpoint_write(path, cut_offset, 1) < 0)
 			goto out;
 		mq_pathf(path, sizeof path, "%s/" MQ_CKPT_HW, dir);
 		if (mq_checkpoint_read(path, &rp) == 0 && rp > cut_offset &&
-		    mq_checkpoint_write(path, cut_offset) < 0)
+		    mq_checkpoint_write(path, cut_offset, 1) < 0)
 			goto out;
 		if (mq_fsync_dir(dir) < 0)
 			goto out;

@@ -937,7 +937,7 @@ static void test_atomic(void)
 	ONCE(mq_write_file_atomic(path, "bye", 3) == 0 && fsize(path) == 3, "and replaces them whole");
 	mq_pathf(path, sizeof path, "%s/x.checkpoint", d);
 	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
-		ok &= mq_checkpoint_write(path, vals[i]) == 0 && mq_checkpoint_read(path, &v) == 0 && v == vals[i];
+		ok &= mq_checkpoint_write(path, vals[i], 1) == 0 && mq_checkpoint_read(path, &v) == 0 && v == vals[i];
 	CHECK(ok, "checkpoints round trip 0, 42, -1, INT64_MAX, INT64_MIN");
 	for (dir = opendir(d); dir && (e = readdir(dir));)
 		files += e->d_name[0] != '.';
