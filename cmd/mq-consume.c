@@ -211,7 +211,7 @@ static int handle(struct mq_consumer *c, struct mq_worker *w, const struct mq_tp
 	}
 	if (b->attributes & MQ_ATTR_CONTROL)
 		goto done;
-	if (mq_record_iter_init(&it, b, (size_t)1 << 30) < 0)
+	if (mq_record_iter_init(&it, b, MQ_MAX_RECORDS) < 0)
 		mq_die_err();
 	while ((rc = mq_record_next(&it, &r)) > 0) {
 		if (r.offset < first)
@@ -307,11 +307,15 @@ static int reset_offsets(char *dir, char **topics, int n)
 					mq_die_err();
 				mq_reader_close(r);
 				break;
-			case MQ_OFFSET_STORED:
-				if (mq_group_committed(dir, o.group, t.name, p, &cur) <= 0)
+			case MQ_OFFSET_STORED: {
+				int rc = mq_group_committed(dir, o.group, t.name, p, &cur);
+				if (rc < 0)
+					mq_die_err();
+				if (rc == 0)
 					continue;
 				off = cur;
 				break;
+			}
 			}
 			if (off < pi.log_start)
 				off = pi.log_start;

@@ -98,12 +98,14 @@ static int on_ack(void *arg, int32_t part, const struct mq_batch *b)
 		struct mq_record r;
 		struct mq_buf out = { 0 };
 		int rc;
-		if (mq_record_iter_init(&it, b, (size_t)1 << 30) < 0)
+		if (mq_record_iter_init(&it, b, MQ_MAX_RECORDS) < 0)
 			return -1;
 		while ((rc = mq_record_next(&it, &r)) > 0) {
 			if (o.json) {
-				if (mq_json_record_write(&out, topic.name, part, &r) < 0)
+				if (mq_json_record_write(&out, topic.name, part, &r) < 0) {
+					rc = -1;
 					break;
+				}
 				continue;
 			}
 			if (o.kdlen && r.key_len >= 0) {
@@ -257,7 +259,7 @@ static void read_delimited(int fd, const char *name)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			mq_die(MQ_EIO, "cannot read '%s': %s", name, strerror(errno));
+			refuse(MQ_EIO, "cannot read '%s': %s", name, strerror(errno));
 		}
 		if (r == 0)
 			eof = 1;

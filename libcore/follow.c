@@ -93,7 +93,7 @@ static int scan_partition(struct follow *f, int32_t part, struct round_info *ri)
 		struct mq_record rec;
 		if (b.attributes & MQ_ATTR_CONTROL)
 			continue;
-		if (mq_record_iter_init(&it, &b, (size_t)1 << 30) < 0) {
+		if (mq_record_iter_init(&it, &b, MQ_MAX_RECORDS) < 0) {
 			rc = -1;
 			break;
 		}

@@ -279,13 +279,17 @@ static struct topic_cache *topic(struct topic_cache **tc, size_t *ntc, const cha
 		if (!strcmp((*tc)[i].name, name))
 			return &(*tc)[i];
 	struct topic_cache *n = realloc(*tc, (*ntc + 1) * sizeof *n), *c;
-	if (!n)
+	if (!n) {
+		mq_syserr("cannot gather lag");
 		return NULL;
+	}
 	*tc = n;
 	c = &n[(*ntc)++];
 	memset(c, 0, sizeof *c);
 	c->name = strdup(name);
 	c->exists = mq_topic_open(datadir, name, &c->t) == 0;
+	if (!c->exists && mq_errclass() != MQ_ENOTFOUND)
+		return NULL;    /* a damaged topic.conf is an error, not a deletion */
 	if (c->exists) {
 		c->ps = calloc((size_t)c->t.conf.partitions, sizeof *c->ps);
 		char dir[PATH_MAX];
@@ -341,7 +345,9 @@ int mq_lag_gather(const char *datadir, char *const *groups, size_t ngroups,
 	}
 	if (o->topic) {
 		struct topic_cache *c = topic(&tc, &ntc, datadir, o->topic);
-		if (!c || !c->exists) {
+		if (!c)
+			goto out;
+		if (!c->exists) {
 			mq_error(MQ_ENOTFOUND, "topic '%s' not found", o->topic);
 			goto out;
 		}
@@ -360,7 +366,11 @@ int mq_lag_gather(const char *datadir, char *const *groups, size_t ngroups,
 			if (o->topic && strcmp(o->topic, topics[t]))
 				continue;
 			struct topic_cache *c = topic(&tc, &ntc, datadir, topics[t]);
-			if (!c || !c->exists)
+			if (!c) {
+				mq_strv_free(topics, nt);
+				goto out;
+			}
+			if (!c->exists)
 				continue;   /* the topic was deleted: nothing to lag behind */
 			struct mq_group_offsets go;
 			if (mq_group_offsets_load(datadir, gl[g], topics[t], &go) < 0) {

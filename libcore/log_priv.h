@@ -11,7 +11,7 @@
 #define MQ_CKPT_LOG_START "log-start-offset.checkpoint"
 #define MQ_CKPT_RECOVERY "recovery-point.checkpoint"
 #define MQ_CKPT_HW "high-watermark.checkpoint"
-#define MQ_MAX_BATCH (256 << 20)     /* refuse to buffer a batch past this */
+#define MQ_MAX_BATCH MQ_MAX_RECORDS  /* refuse to buffer a batch past this */
 #define MQ_WALK_CHUNK (1 << 20)
 
 /* Walks the batches of one segment file from a position, reading in

@@ -183,6 +183,7 @@ int mq_decompress(int codec, const uint8_t *in, size_t len, struct mq_buf *out,
 /* ---- record batches (batch.c) ---------------------------------------- */
 
 #define MQ_BATCH_HEADER 61        /* bytes before the records */
+#define MQ_MAX_RECORDS (256 << 20) /* most a batch may decompress to */
 #define MQ_BATCH_OVERHEAD 12      /* baseOffset + batchLength */
 #define MQ_ATTR_CODEC 0x07
 #define MQ_ATTR_LOGAPPEND_TIME 0x08

@@ -211,20 +211,39 @@ int mq_reader_next(struct mq_reader *r, struct mq_batch *b)
 
 int mq_reader_skip_corrupt(struct mq_reader *r)
 {
+	uint8_t h[MQ_BATCH_HEADER];
+	struct stat st;
 	int64_t nb;
-	int newer = newer_segment(r, &nb);
+	int newer;
 
-	if (newer <= 0) {
-		/* nothing after it: wait at the end of the segment */
-		struct stat st;
-		if (newer < 0 || fstat(r->segfd, &st) < 0)
-			return -1;
-		r->w.pos = st.st_size;
-		r->w.size = st.st_size;
-		return 0;
+	/* a batch whose header holds up (a CRC mismatch): skip just it */
+	if (mq_pread_full(r->segfd, h, sizeof h, r->w.pos) == (ssize_t)sizeof h &&
+	    fstat(r->segfd, &st) == 0) {
+		int32_t len = (int32_t)mq_be32(h + 8);
+		int64_t base = (int64_t)mq_be64(h), last = base + (int32_t)mq_be32(h + 23);
+		if (h[16] == 2 && len >= MQ_BATCH_HEADER - MQ_BATCH_OVERHEAD && len <= MQ_MAX_BATCH &&
+		    r->w.pos + len + MQ_BATCH_OVERHEAD <= st.st_size && base >= r->next && last >= base) {
+			r->w.pos += (int64_t)len + MQ_BATCH_OVERHEAD;
+			r->next = last + 1;
+			return 0;
+		}
 	}
-	r->next = nb;
-	return open_segment(r, nb, 0);
+	/* otherwise the rest of the segment is lost: the next one, or the
+	 * end of this one (the offsets it held count as passed) */
+	if ((newer = newer_segment(r, &nb)) < 0)
+		return -1;
+	if (newer) {
+		r->next = nb;
+		return open_segment(r, nb, 0);
+	}
+	if (fstat(r->segfd, &st) < 0)
+		return mq_syserr("cannot stat segment '%s'", r->file);
+	struct mq_partition_info pi;
+	if (mq_partition_info(r->dir, &pi) == 0 && pi.log_end > r->next)
+		r->next = pi.log_end;
+	r->w.pos = st.st_size;
+	r->w.size = st.st_size;
+	return 0;
 }
 
 int mq_reader_seek_time(struct mq_reader *r, int64_t ts, int64_t *offset)
