@@ -340,6 +340,15 @@ static void read_whole(int fd, const char *name)
 	mq_buf_free(&b);
 }
 
+static void follow_skipped(void *arg, int64_t pos, size_t len)
+{
+	(void)arg;
+	mq_warn("%s: line at byte %lld skipped: longer than max.message.bytes (%d)",
+		o.follow, (long long)pos, topic.conf.max_message_bytes);
+	(void)len;
+	nskipped++;
+}
+
 static void parse_header(const char *arg)
 {
 	const char *eq = strchr(arg, '=');
@@ -515,6 +524,7 @@ int main(int argc, char **argv)
 			.headers = o.headers, .nheaders = o.nheaders,
 			.partition = (int32_t)o.partition, .codec = o.codec,
 			.batch_bytes = o.batch, .stop = &stop,
+			.skip_oversize = o.skip_oversize, .on_skip = follow_skipped,
 		};
 		if (mq_follow_run(prod, &topic, &fo) < 0)
 			mq_die_err();

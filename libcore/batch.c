@@ -287,17 +287,25 @@ size_t mq_batch_builder_size(const struct mq_batch_builder *bb)
 	return bb->codec == MQ_CODEC_NONE ? bb->out.len : MQ_BATCH_HEADER + bb->recs.len;
 }
 
-int mq_batch_builder_finish(struct mq_batch_builder *bb)
+int mq_batch_builder_finish(struct mq_batch_builder *bb, size_t max)
 {
+	int codec = bb->codec;
 	uint8_t *h;
 
-	if (bb->codec != MQ_CODEC_NONE) {
+	if (codec != MQ_CODEC_NONE) {
 		bb->out.len = 0;
 		if (mq_buf_reserve(&bb->out, MQ_BATCH_HEADER) < 0)
 			return -1;
 		bb->out.len = MQ_BATCH_HEADER;
-		if (mq_compress(bb->codec, bb->recs.p, bb->recs.len, &bb->out) < 0)
+		if (mq_compress(codec, bb->recs.p, bb->recs.len, &bb->out) < 0)
 			return -1;
+		if (max && bb->out.len > max) {
+			/* compression made it bigger than allowed: as it is */
+			codec = MQ_CODEC_NONE;
+			bb->out.len = MQ_BATCH_HEADER;
+			if (mq_buf_append(&bb->out, bb->recs.p, bb->recs.len) < 0)
+				return -1;
+		}
 	} else if (bb->out.len == 0) {
 		if (mq_buf_reserve(&bb->out, MQ_BATCH_HEADER) < 0)
 			return -1;
@@ -308,7 +316,7 @@ int mq_batch_builder_finish(struct mq_batch_builder *bb)
 	mq_put32(h + 8, (uint32_t)(bb->out.len - MQ_BATCH_OVERHEAD));
 	mq_put32(h + 12, 0);
 	h[16] = 2;
-	mq_put16(h + 21, (uint16_t)(bb->codec & MQ_ATTR_CODEC));
+	mq_put16(h + 21, (uint16_t)(codec & MQ_ATTR_CODEC));
 	mq_put32(h + 23, (uint32_t)(bb->count > 0 ? bb->count - 1 : 0));
 	mq_put64(h + 27, (uint64_t)bb->base_timestamp);
 	mq_put64(h + 35, (uint64_t)bb->max_timestamp);

@@ -197,11 +197,26 @@ static int ship(struct follow *f, const uint8_t *buf, size_t n, int64_t start, c
 
 	if (!last)
 		return mq_syserr("cannot ship lines");
+	/* room for the record's own fields and the mq.follow header */
+	size_t maxline = (size_t)f->t->conf.max_message_bytes - MQ_BATCH_HEADER - 128 - strlen(f->path);
 	/* pass 1: which partition gets the last line */
 	for (s = buf; s < end; idx++) {
 		const uint8_t *d = memmem(s, (size_t)(end - s), o->delim, o->dlen);
 		const uint8_t *key, *val;
 		int32_t klen, vlen;
+		if ((size_t)(d - s) > maxline) {
+			if (!o->skip_oversize) {
+				free(last);
+				return mq_error(MQ_ENEG, "'%s': line at byte %" PRId64
+						" is longer than max.message.bytes (%d)",
+						o->path, pos, f->t->conf.max_message_bytes);
+			}
+			if (o->on_skip)
+				o->on_skip(o->arg, pos, (size_t)(d - s));
+			pos += (d - s) + (int64_t)o->dlen;
+			s = d + o->dlen;
+			continue;
+		}
 		split(o, s, (size_t)(d - s), &key, &klen, &val, &vlen);
 		int32_t part = part_of(f, key, klen);
 		if (!(pos < f->skip_until && f->skip[part])) {
@@ -227,6 +242,11 @@ static int ship(struct follow *f, const uint8_t *buf, size_t n, int64_t start, c
 		const uint8_t *d = memmem(s, (size_t)(end - s), o->delim, o->dlen);
 		const uint8_t *key, *val;
 		int32_t klen, vlen;
+		if ((size_t)(d - s) > maxline) {
+			pos += (d - s) + (int64_t)o->dlen;
+			s = d + o->dlen;
+			continue;
+		}
 		split(o, s, (size_t)(d - s), &key, &klen, &val, &vlen);
 		int32_t part = part_of(f, key, klen);
 		if (!(pos < f->skip_until && f->skip[part])) {
@@ -241,7 +261,7 @@ static int ship(struct follow *f, const uint8_t *buf, size_t n, int64_t start, c
 	for (int32_t i = 0; i < nused; i++) {
 		int32_t part = f->used[i];
 		int64_t first;
-		if (mq_batch_builder_finish(&f->bb[part]) < 0 ||
+		if (mq_batch_builder_finish(&f->bb[part], (size_t)f->t->conf.max_message_bytes) < 0 ||
 		    mq_producer_append_batches(f->p, part, f->bb[part].out.p, f->bb[part].out.len, &first) < 0)
 			goto fail;
 		f->hint_off[part] = first;
@@ -348,6 +368,7 @@ int mq_follow_run(struct mq_producer *p, struct mq_topic *t, const struct mq_fol
 		inotify_add_watch(ino, f.path, IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF);
 
 	int64_t bufpos = pos;        /* file position of buf.p[0] */
+	int discarding = 0;          /* inside a line too long to ship */
 	while (!*o->stop) {
 		if (mq_buf_reserve(&buf, (size_t)limit) < 0)
 			goto out;
@@ -358,17 +379,29 @@ int mq_follow_run(struct mq_producer *p, struct mq_topic *t, const struct mq_fol
 		}
 		if (r > 0)
 			buf.len += (size_t)r;
+		if (discarding && buf.len) {
+			/* the rest of a line too long to ship */
+			const uint8_t *d = memmem(buf.p, buf.len, o->delim, o->dlen);
+			size_t drop = d ? (size_t)(d - buf.p) + o->dlen :
+				      buf.len > o->dlen ? buf.len - (o->dlen - 1) : 0;
+			memmove(buf.p, buf.p + drop, buf.len - drop);
+			buf.len -= drop;
+			bufpos += (int64_t)drop;
+			discarding = !d;
+		}
 		/* ship the complete lines, a batch worth at a time */
 		size_t done = 0;
 		for (;;) {
-			size_t upto = 0, scan = done;
+			size_t upto = 0, scan = done, lines = 0;
 			const uint8_t *d;
 			while ((d = memmem(buf.p + scan, buf.len - scan, o->delim, o->dlen))) {
 				size_t e = (size_t)(d - buf.p) + o->dlen;
-				if (upto > done && (int64_t)(e - done) > limit)
+				/* a record costs up to 16 bytes besides its line */
+				if (upto > done && (int64_t)(e - done + 16 * (lines + 1)) > limit)
 					break;
 				upto = e;
 				scan = e;
+				lines++;
 			}
 			if (upto <= done)
 				break;
@@ -384,9 +417,19 @@ int mq_follow_run(struct mq_producer *p, struct mq_topic *t, const struct mq_fol
 		if (r > 0)
 			continue;
 		if (buf.len >= (size_t)t->conf.max_message_bytes) {
-			mq_error(MQ_ENEG, "'%s': line at byte %" PRId64 " is longer than max.message.bytes",
-				 o->path, bufpos);
-			goto out;
+			if (!o->skip_oversize) {
+				mq_error(MQ_ENEG, "'%s': line at byte %" PRId64
+					 " is longer than max.message.bytes (%d)",
+					 o->path, bufpos, t->conf.max_message_bytes);
+				goto out;
+			}
+			/* drop it up to its delimiter (below, as more comes) */
+			if (!discarding && o->on_skip)
+				o->on_skip(o->arg, bufpos, buf.len);
+			discarding = 1;
+			bufpos += (int64_t)buf.len;
+			buf.len = 0;
+			continue;
 		}
 		/* at the end: rotated or truncated? */
 		struct stat now;

@@ -289,8 +289,10 @@ int mq_batch_builder_add(struct mq_batch_builder *bb, int64_t timestamp,
 			 const struct mq_header *headers, int32_t nheaders);
 /* Encoded size so far (uncompressed, with header): for batch limits. */
 size_t mq_batch_builder_size(const struct mq_batch_builder *bb);
-/* Completes the batch in bb->out (bb->out.p, bb->out.len). */
-int mq_batch_builder_finish(struct mq_batch_builder *bb);
+/* Completes the batch in bb->out (bb->out.p, bb->out.len).  When
+ * compression would make it larger than max (0: no limit), the batch is
+ * written uncompressed instead. */
+int mq_batch_builder_finish(struct mq_batch_builder *bb, size_t max);
 /* Empties the builder for the next batch, keeping its memory. */
 void mq_batch_builder_reset(struct mq_batch_builder *bb);
 void mq_batch_builder_free(struct mq_batch_builder *bb);
@@ -560,6 +562,9 @@ struct mq_follow_opts {
 	int codec;
 	int64_t batch_bytes;
 	volatile sig_atomic_t *stop;
+	int skip_oversize;        /* drop lines too long for a batch, else fail */
+	void (*on_skip)(void *arg, int64_t pos, size_t len);
+	void *arg;
 };
 /* Ships path's lines like tail -F until *stop, resuming where the last
  * run's durable batches ended (see follow.c).  Batches go through p's

@@ -75,7 +75,7 @@ static int flush_one(struct mq_producer *p, int32_t i)
 		if (mq_log_open(&pd->log, dir, &p->topic->conf, p->o.fsync ? MQ_LOG_FSYNC : 0) < 0)
 			return -1;
 	}
-	if (mq_batch_builder_finish(&pd->bb) < 0)
+	if (mq_batch_builder_finish(&pd->bb, (size_t)p->topic->conf.max_message_bytes) < 0)
 		return -1;
 	if (mq_log_append(pd->log, pd->bb.out.p, pd->bb.out.len, &first) < 0)
 		return -1;

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				     jr.key_null ? -1 : (int32_t)jr.key.len,
 				     jr.value_null ? NULL : jr.value.p,
 				     jr.value_null ? -1 : (int32_t)jr.value.len, jr.headers, jr.nheaders);
-		mq_batch_builder_finish(&bb);
+		mq_batch_builder_finish(&bb, 0);
 		if (mq_batch_parse(bb.out.p, bb.out.len, &b) == MQ_BATCH_OK &&
 		    mq_record_iter_init(&it, &b, 1 << 22) == 0 && mq_record_next(&it, &r) > 0)
 			mq_json_record_write(&out, "t", 0, &r);

@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mq_batch_builder bb;
 	mq_batch_builder_init(&bb, MQ_CODEC_NONE);
 	mq_batch_builder_add(&bb, 1, "k", 1, "v", 1, NULL, 0);
-	mq_batch_builder_finish(&bb);
+	mq_batch_builder_finish(&bb, 0);
 	if (mq_log_open(&l, dir, &conf, 0) == 0) {
 		if (mq_log_append(l, bb.out.p, bb.out.len, &first) < 0) {
 			/* damage with data after it is refused, never cut

@@ -250,7 +250,7 @@ static void test_headers(void)
 	ok = mq_batch_builder_add(&bb, 1000, "k", 1, "v", 1, hs, 4) == 0 &&
 	     mq_batch_builder_add(&bb, 1001, "k2", 2, "v2", 2, NULL, 0) == 0 &&
 	     mq_batch_builder_add(&bb, 1002, NULL, -1, NULL, -1, hs + 1, 1) == 0 &&
-	     mq_batch_builder_finish(&bb) == 0;
+	     mq_batch_builder_finish(&bb, 0) == 0;
 	CHECK(ok, "batch with headers built");
 	ok = mq_batch_parse(bb.out.p, bb.out.len, &b) == MQ_BATCH_OK &&
 	     mq_record_iter_init(&it, &b, 1 << 20) == 0;

@@ -197,7 +197,7 @@ static int64_t append_n(struct mq_log *l, const struct gen *g, int64_t next, int
 			mq_batch_builder_add(&bb, g->ts0 + next * g->tstep, key,
 					     sprintf(key, "k%lld", (long long)next), val,
 					     value_of(val, g, next), NULL, 0);
-		mq_batch_builder_finish(&bb);
+		mq_batch_builder_finish(&bb, 0);
 		mq_buf_append(&all, bb.out.p, bb.out.len);
 		mq_batch_builder_reset(&bb);
 	}
@@ -311,7 +311,7 @@ static void test_batch(int codec)
 	mq_batch_builder_init(&bb, codec);
 	for (i = 0; i < 5; i++)
 		ok &= mq_batch_builder_add(&bb, in[i].ts, in[i].k, in[i].kl, in[i].v, in[i].vl, hs, in[i].nh) == 0;
-	ONCE(ok && mq_batch_builder_finish(&bb) == 0 && mq_batch_parse(bb.out.p, bb.out.len, &b) == MQ_BATCH_OK,
+	ONCE(ok && mq_batch_builder_finish(&bb, 0) == 0 && mq_batch_parse(bb.out.p, bb.out.len, &b) == MQ_BATCH_OK,
 	     "%s: a batch of 5 records builds and parses", cn);
 	CHECK(b.size == bb.out.len && b.magic == 2 && b.base_offset == 0 && (b.attributes & 7) == codec,
 	      "%s: size, magic 2, base offset 0, codec in attributes", cn);
@@ -345,7 +345,7 @@ static void test_batch(int codec)
 
 	mq_batch_builder_reset(&bb);
 	mq_batch_builder_add(&bb, TS0, "k", 1, "v", 1, NULL, 0);
-	mq_batch_builder_finish(&bb);
+	mq_batch_builder_finish(&bb, 0);
 	ONCE(mq_batch_parse(bb.out.p, bb.out.len, &b) == MQ_BATCH_OK && b.count == 1 &&
 	     b.last_offset_delta == 0 && mq_batch_crc_ok(&b), "%s: the builder is reused after reset", cn);
 	mq_batch_builder_free(&bb);
@@ -700,7 +700,7 @@ static void child(const char *dir, const struct mq_config *c, int id)
 		mq_batch_builder_reset(&bb);
 		for (int i = 0; i < 10; i++)
 			mq_batch_builder_add(&bb, TS0, NULL, -1, v, sprintf(v, "child-%d-%d", id, b * 10 + i), NULL, 0);
-		mq_batch_builder_finish(&bb);
+		mq_batch_builder_finish(&bb, 0);
 		rc = mq_log_append(l, bb.out.p, bb.out.len, &first);
 	}
 	mq_batch_builder_free(&bb);
