@@ -408,42 +408,6 @@ int64_t mq_now_ms(void)
 
 /* ---- the data directory --------------------------------------------- */
 
-/* mkdir -p with mode 0777 (less the umask).  Components that exist are
- * passed over even where mkdir() would refuse for another reason (a
- * read-only mount above the directory).  -1 with errno. */
-static int mkdir_p(char *path)
-{
-	struct stat st;
-	char *p;
-	int r, ch;
-
-	if (stat(path, &st) == 0) {
-		if (S_ISDIR(st.st_mode))
-			return 0;
-		errno = ENOTDIR;
-		return -1;
-	}
-	for (p = path + 1;; p++) {
-		if (*p && *p != '/')
-			continue;
-		if (p[-1] != '/') {
-			ch = *p;
-			*p = '\0';
-			r = mkdir(path, 0777) < 0 ? errno : 0;
-			if (r && r != EEXIST &&
-			    !(stat(path, &st) == 0 && S_ISDIR(st.st_mode))) {
-				*p = (char)ch;
-				errno = r;
-				return -1;
-			}
-			*p = (char)ch;
-		}
-		if (!*p)
-			break;
-	}
-	return 0;
-}
-
 /* The last directory resolved: owned here, so that a program may exit
  * anywhere without freeing it. */
 static char *resolved;
@@ -480,7 +444,7 @@ char *mq_datadir(const char *dir)
 		errno = ENOENT;
 	if (n > PATH_MAX - 600)
 		errno = ENAMETOOLONG;   /* room for topics/NAME/P/SEGMENT */
-	if (n == 0 || n > PATH_MAX - 600 || mkdir_p(path) < 0 || stat(path, &st) < 0)
+	if (n == 0 || n > PATH_MAX - 600 || mq_mkdir_p(path, 0777) < 0 || stat(path, &st) < 0)
 		goto fail;
 	if (!S_ISDIR(st.st_mode)) {
 		errno = ENOTDIR;

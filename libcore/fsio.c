@@ -173,6 +173,9 @@ int mq_read_file(const char *path, size_t max, char **out, size_t *len)
 	return 0;
 }
 
+/* mkdir -p, and every directory it creates is made durable by syncing
+ * the directory that holds it: a new group's offsets must survive a
+ * power loss as surely as the file written in them. */
 int mq_mkdir_p(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];
@@ -183,16 +186,36 @@ int mq_mkdir_p(const char *path, mode_t mode)
 		return -1;
 	}
 	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
+	for (char *p = buf + 1;; p++) {
+		if (*p && *p != '/')
 			continue;
+		char c = *p;
 		*p = 0;
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
+		if (mkdir(buf, mode) == 0) {
+			char *slash = strrchr(buf, '/');
+			if (slash && slash != buf) {
+				*slash = 0;
+				int fd = open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+				*slash = '/';
+				if (fd >= 0) {
+					fsync(fd);
+					close(fd);
+				}
+			}
+		} else if (errno != EEXIST) {
+			/* an existing directory mkdir refuses for another reason
+			 * (a read-only mount above the data directory) is fine */
+			struct stat st;
+			int e = errno;
+			if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode)) {
+				errno = e;
+				return -1;
+			}
+		}
+		*p = c;
+		if (!c)
+			break;
 	}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return -1;
 	return 0;
 }
 
