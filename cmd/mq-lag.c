@@ -112,10 +112,8 @@ static int thresholds(void)
 
 static void json_str(struct mq_buf *b, const char *s)
 {
-	put(b, "\"");
-	for (; *s; s++)
-		put(b, *s == '"' || *s == '\\' ? "\\%c" : (unsigned char)*s < 0x20 ? "?" : "%c", *s);
-	put(b, "\"");
+	if (mq_json_bytes(b, (const uint8_t *)s, (int32_t)strlen(s)) < 0)
+		mq_die_err();
 }
 
 struct gsum {

@@ -103,16 +103,12 @@ static int cmd_list(const struct opts *o, int argc, char **argv)
 
 static void json_str(const char *s)
 {
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
+	struct mq_buf b = { 0 };
+
+	if (mq_json_bytes(&b, (const uint8_t *)s, (int32_t)strlen(s)) < 0)
+		mq_die_err();
+	fwrite(b.p, 1, b.len, stdout);
+	mq_buf_free(&b);
 }
 
 static void describe_one(const char *dir, const char *name, int json)

@@ -50,7 +50,7 @@ static int put(struct mq_buf *b, const char *s, size_t n)
 	return mq_buf_append(b, s, n);
 }
 
-static int put_bytes(struct mq_buf *b, const uint8_t *s, int32_t n)
+int mq_json_bytes(struct mq_buf *b, const uint8_t *s, int32_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 
@@ -101,21 +101,21 @@ int mq_json_record_write(struct mq_buf *b, const char *topic, int32_t partition,
 	int first = 1, rc;
 
 	put(b, "{\"topic\":", 9);
-	put_bytes(b, (const uint8_t *)topic, (int32_t)strlen(topic));
+	mq_json_bytes(b, (const uint8_t *)topic, (int32_t)strlen(topic));
 	put(b, num, (size_t)snprintf(num, sizeof num, ",\"partition\":%d,\"offset\":%lld,\"timestamp\":%lld",
 				     partition, (long long)r->offset, (long long)r->timestamp));
 	put(b, ",\"key\":", 7);
-	put_bytes(b, r->key, r->key_len);
+	mq_json_bytes(b, r->key, r->key_len);
 	put(b, ",\"value\":", 9);
-	put_bytes(b, r->value, r->value_len);
+	mq_json_bytes(b, r->value, r->value_len);
 	put(b, ",\"headers\":{", 12);
 	while ((rc = mq_header_next(r, &pos, &h)) > 0) {
 		if (!first)
 			put(b, ",", 1);
 		first = 0;
-		put_bytes(b, h.key, h.key_len);
+		mq_json_bytes(b, h.key, h.key_len);
 		put(b, ":", 1);
-		put_bytes(b, h.value, h.value_len);
+		mq_json_bytes(b, h.value, h.value_len);
 	}
 	if (rc < 0)
 		return -1;

@@ -573,6 +573,9 @@ int mq_follow_run(struct mq_producer *p, struct mq_topic *t, const struct mq_fol
 
 /* ---- records as JSON lines (jsonrec.c) ----------------------------------- */
 
+/* Appends bytes as a JSON value: a string when valid UTF-8, else
+ * {"base64":"..."}; null when n is -1. */
+int mq_json_bytes(struct mq_buf *b, const uint8_t *s, int32_t n);
 /* Appends one record as a JSON line (with newline) to b. */
 int mq_json_record_write(struct mq_buf *b, const char *topic, int32_t partition,
 			 const struct mq_record *r);
