@@ -145,9 +145,12 @@ static void exec_records(struct mq_worker *w, struct mq_consumer *c, const struc
 		return;
 	}
 	if (rc == 1) {
+		/* the message first: closing frees the topic name */
+		char msg[1024];
+		snprintf(msg, sizeof msg, "command failed for '%s' partition %d offset %lld: %s",
+			 tp->topic, tp->partition, (long long)recs[0].offset, why);
 		mq_consumer_close(c);
-		mq_die(MQ_ENEG, "command failed for '%s' partition %d offset %lld: %s",
-		       tp->topic, tp->partition, (long long)recs[0].offset, why);
+		mq_die(MQ_ENEG, "%s", msg);
 	}
 	if (rc == 2)
 		mq_warn("'%s' partition %d offset %lld: %s, sent to '%s'", tp->topic, tp->partition,
@@ -498,7 +501,17 @@ int main(int argc, char **argv)
 		if (r == 2)
 			break;
 		if (r == 0) {
-			if (mq_consumer_commit(c, 0) < 0 || mq_consumer_wait(c, -1) < 0)
+			/* caught up: with --until past, whatever comes next is
+			 * later still, so this is the end; otherwise sleep, at
+			 * most until then */
+			int64_t wait = -1;
+			if (o.until >= 0) {
+				wait = o.until - mq_now_ms();
+				if (wait <= 0)
+					break;
+			}
+			if (mq_consumer_commit(c, 0) < 0 ||
+			    mq_consumer_wait(c, wait < 0 ? -1 : (int)(wait < 60000 ? wait : 60000)) < 0)
 				mq_die_err();
 			continue;
 		}
