@@ -525,8 +525,11 @@ int main(int argc, char **argv)
 	}
 	size_t written;
 	flush_out(&written);
-	if (mq_consumer_close(c) < 0)
+	if (mq_consumer_close(c) < 0) {
+		/* the last commit failed: say so */
+		mq_warn("%s", mq_errmsg());
 		rc = mq_errclass();
+	}
 	mq_worker_close(w);
 	mq_buf_free(&out);
 

@@ -41,6 +41,28 @@ int mq_write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+int mq_pwrite_all(int fd, const void *p, size_t n, off_t off)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = pwrite(fd, c, n, off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
 ssize_t mq_pread_full(int fd, void *p, size_t n, off_t off)
 {
 	size_t got = 0;

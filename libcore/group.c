@@ -226,7 +226,7 @@ static int try_acquire(struct mq_group *g, const struct mq_tp *tp)
 	}
 	host(h, sizeof h);
 	int n = snprintf(line, sizeof line, "%s %ld %s\n", g->id, (long)getpid(), h);
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, line, (size_t)n, 0) != n) {
+	if (ftruncate(fd, 0) < 0 || mq_pwrite_all(fd, line, (size_t)n, 0) < 0) {
 		close(fd);
 		return mq_syserr("cannot write '%s'", path);
 	}

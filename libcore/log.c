@@ -133,38 +133,20 @@ static void unlock(struct mq_log *l)
 	flock(l->lockfd, LOCK_UN);
 }
 
-static int write_at(int fd, const void *p, size_t n, int64_t off)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = pwrite(fd, c, n, (off_t)off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		c += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
-
 static int add_index_entry(struct mq_log *l, int64_t last_offset, int64_t pos)
 {
 	uint8_t e[12];
 
 	mq_put32(e, (uint32_t)(last_offset - l->base));
 	mq_put32(e + 4, (uint32_t)pos);
-	if (write_at(l->ixfd, e, 8, l->nix * 8) < 0)
+	if (mq_pwrite_all(l->ixfd, e, 8, l->nix * 8) < 0)
 		return mq_syserr("cannot write index of '%s'", l->dir);
 	l->nix++;
 	l->last_ix_pos = pos;
 	if (l->max_ts > l->last_tix_ts || (l->ntix == 0 && l->max_ts >= 0)) {
 		mq_put64(e, (uint64_t)l->max_ts);
 		mq_put32(e + 8, (uint32_t)(l->max_ts_off - l->base));
-		if (write_at(l->tixfd, e, 12, l->ntix * 12) < 0)
+		if (mq_pwrite_all(l->tixfd, e, 12, l->ntix * 12) < 0)
 			return mq_syserr("cannot write time index of '%s'", l->dir);
 		l->ntix++;
 		l->last_tix_ts = l->max_ts;
@@ -601,7 +583,7 @@ static int roll(struct mq_log *l)
 		uint8_t e[12];
 		mq_put64(e, (uint64_t)l->max_ts);
 		mq_put32(e + 8, (uint32_t)(l->max_ts_off - l->base));
-		if (write_at(l->tixfd, e, 12, l->ntix * 12) < 0)
+		if (mq_pwrite_all(l->tixfd, e, 12, l->ntix * 12) < 0)
 			return mq_syserr("cannot write time index of '%s'", l->dir);
 	}
 	if (fdatasync(l->segfd) < 0) {
@@ -667,7 +649,7 @@ static int append(struct mq_log *l, uint8_t *buf, size_t len, int keep_offsets, 
 		}
 		at += b.last_offset_delta + 1;
 	}
-	if (write_at(l->segfd, buf, len, l->size) < 0) {
+	if (mq_pwrite_all(l->segfd, buf, len, l->size) < 0) {
 		mq_syserr("cannot append to '%s'", l->dir);
 		/* leave no partial batch behind */
 		if (ftruncate(l->segfd, (off_t)l->size) < 0)

@@ -301,6 +301,8 @@ void mq_batch_builder_free(struct mq_batch_builder *bb);
 
 /* write() until done, surviving EINTR and short writes. */
 int mq_write_all(int fd, const void *p, size_t n);
+/* pwrite() until done, surviving EINTR and short writes. */
+int mq_pwrite_all(int fd, const void *p, size_t n, off_t off);
 /* pread() until n bytes or EOF; returns bytes read or -1. */
 ssize_t mq_pread_full(int fd, void *p, size_t n, off_t off);
 /* The crash-safe small-file writer (DESIGN.md §4): temp file with
