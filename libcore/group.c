@@ -2,8 +2,8 @@
  * group.c: consumer groups over a data directory, with the kernel as the
  * coordinator.
  *
- *   DATADIR/groups/GROUP/members/ID            "pid host start\n", flock'd
- *                                              by the live member
+ *   DATADIR/groups/GROUP/members/ID            "pid host start\ntopics T...\n",
+ *                                              flock'd by the live member
  *   DATADIR/groups/GROUP/topics/T/P.lock       flock'd by the partition's
  *                                              owner; holds "ID pid host\n"
  *   DATADIR/groups/GROUP/offsets/T             commit histories (offsets.c)
@@ -16,8 +16,9 @@
  * members by age.
  *
  * Assignment.  Every member computes the same assignment from what it
- * sees: the sorted live members and the sorted partitions, partition i to
- * member i mod n.  It releases what it holds and should not (after its
+ * sees: the partitions of each topic go round-robin over the live members
+ * that take that topic (their files list the topics), sorted by age,
+ * starting at a place set by a hash of the topic's name.  It releases what it holds and should not (after its
  * consumer committed), and takes what it should hold when the lock is
  * free.  Members look again every MQ_GROUP_POLL_MS, so a new, leaving or
  * killed member is absorbed within about a second; a killed owner's
@@ -130,6 +131,9 @@ static int tp_cmp(const void *a, const void *b)
 
 int mq_group_subscribe(struct mq_group *g, const struct mq_tp *tps, size_t n)
 {
+	struct mq_buf b = { 0 };
+	char h[64], line[128];
+
 	free(g->subs);
 	g->subs = malloc((n ? n : 1) * sizeof *g->subs);
 	if (!g->subs)
@@ -137,7 +141,64 @@ int mq_group_subscribe(struct mq_group *g, const struct mq_tp *tps, size_t n)
 	memcpy(g->subs, tps, n * sizeof *tps);
 	g->nsubs = n;
 	qsort(g->subs, n, sizeof *g->subs, tp_cmp);
+	/* tell the others which topics this member takes partitions of */
+	host(h, sizeof h);
+	mq_buf_append(&b, line, (size_t)snprintf(line, sizeof line, "%ld %s %" PRId64 "\ntopics",
+						 (long)getpid(), h, mq_now_ms()));
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || strcmp(g->subs[i].topic, g->subs[i - 1].topic)) {
+			mq_buf_append(&b, " ", 1);
+			mq_buf_append(&b, g->subs[i].topic, strlen(g->subs[i].topic));
+		}
+	mq_buf_append(&b, "\n", 1);
+	int rc = ftruncate(g->memberfd, 0) < 0 || mq_pwrite_all(g->memberfd, b.p, b.len, 0) < 0 ?
+		 mq_syserr("cannot join group") : 0;
+	mq_buf_free(&b);
+	return rc;
+}
+
+/* Does a member (its "ID\tT1 T2 ..." line) take partitions of topic?
+ * A member that published no topics takes them all. */
+static int subscribes(const char *member, const char *topic)
+{
+	const char *t = strchr(member, '\t');
+	size_t n = strlen(topic);
+
+	if (!t)
+		return 1;
+	for (t++; *t;) {
+		size_t k = strcspn(t, " ");
+		if (k == n && !memcmp(t, topic, n))
+			return 1;
+		t += k + (t[k] == ' ');
+	}
 	return 0;
+}
+
+static int id_is(const char *member, const char *id)
+{
+	size_t n = strlen(id);
+	return !strncmp(member, id, n) && (member[n] == 0 || member[n] == '\t');
+}
+
+/* Is partition tp ours?  Each topic's partitions go round-robin over the
+ * live members that take that topic, sorted by age, starting at a place
+ * set by the topic's name: every member computes the same answer. */
+static int mine(struct mq_group *g, char **members, size_t nm, const struct mq_tp *tp)
+{
+	size_t ne = 0, me = (size_t)-1;
+
+	for (size_t i = 0; i < nm; i++) {
+		if (!subscribes(members[i], tp->topic))
+			continue;
+		if (id_is(members[i], g->id))
+			me = ne;
+		ne++;
+	}
+	if (me == (size_t)-1)
+		return ne == 0;    /* not listed yet (just joined): only if alone */
+	uint32_t start = (uint32_t)mq_murmur2(tp->topic, strlen(tp->topic));
+	return ((uint32_t)tp->partition + start) % ne == me;
 }
 
 static int str_cmp(const void *a, const void *b)
@@ -172,7 +233,13 @@ static int live_members(const char *gdir, char ***out, size_t *n, int reap)
 			close(fd);
 			continue;
 		}
+		/* "pid host start\ntopics T1 T2 ...\n": keep the topics */
+		char buf[8192], *topics = NULL;
+		ssize_t r = pread(fd, buf, sizeof buf - 1, 0);
 		close(fd);
+		buf[r > 0 ? r : 0] = 0;
+		if ((topics = strstr(buf, "\ntopics ")))
+			topics[strcspn(topics + 1, "\n") + 1] = 0;
 		if (cnt == cap) {
 			cap = cap ? 2 * cap : 8;
 			char **nv = realloc(v, cap * sizeof *v);
@@ -180,7 +247,8 @@ static int live_members(const char *gdir, char ***out, size_t *n, int reap)
 				break;
 			v = nv;
 		}
-		if (!(v[cnt] = strdup(e->d_name)))
+		if (asprintf(&v[cnt], "%s%s%s", e->d_name, topics ? "\t" : "",
+			     topics ? topics + 8 : "") < 0)
 			break;
 		cnt++;
 	}
@@ -261,51 +329,45 @@ int mq_group_rebalance(struct mq_group *g, int force,
 		       int (*assign)(void *arg, const struct mq_tp *tp), void *arg)
 {
 	char **members;
-	size_t nm, nlive, me = 0;
+	size_t nm;
 	int64_t now = mq_now_ms();
-	int changed = 0;
+	int changed = 0, rc = -1;
 
 	if (!force && now - g->last_poll < MQ_GROUP_POLL_MS)
 		return 0;
 	g->last_poll = now;
-	if (live_members(g->dir, &members, &nlive, 1) < 0)
+	if (live_members(g->dir, &members, &nm, 1) < 0)
 		return -1;
-	nm = nlive;
-	while (me < nm && strcmp(members[me], g->id))
-		me++;
-	if (me == nm) {
-		/* our file is gone (someone removed the group): stand alone */
-		me = 0;
-		nm = nm ? nm : 1;
-	}
-	mq_strv_free(members, nlive);
 	for (size_t i = 0; i < g->nown;) {
 		struct mq_tp tp = g->own[i].tp;
 		size_t k = 0;
 		while (k < g->nsubs && tp_cmp(&g->subs[k], &tp))
 			k++;
-		if (k < g->nsubs && k % nm == me) {
+		if (k < g->nsubs && mine(g, members, nm, &tp)) {
 			i++;
 			continue;
 		}
 		if (revoke && revoke(arg, &tp) < 0)
-			return -1;
+			goto out;
 		mq_group_release(g, &tp);
 		changed = 1;
 	}
 	for (size_t k = 0; k < g->nsubs; k++) {
-		if (k % nm != me || owns(g, &g->subs[k]) >= 0)
+		if (!mine(g, members, nm, &g->subs[k]) || owns(g, &g->subs[k]) >= 0)
 			continue;
-		int rc = try_acquire(g, &g->subs[k]);
-		if (rc < 0)
-			return -1;
-		if (rc > 0) {
+		int r = try_acquire(g, &g->subs[k]);
+		if (r < 0)
+			goto out;
+		if (r > 0) {
 			changed = 1;
 			if (assign && assign(arg, &g->subs[k]) < 0)
-				return -1;
+				goto out;
 		}
 	}
-	return changed;
+	rc = changed;
+out:
+	mq_strv_free(members, nm);
+	return rc;
 }
 
 size_t mq_group_owned(const struct mq_group *g, struct mq_tp *out, size_t max)
@@ -340,9 +402,11 @@ int mq_group_members(const char *datadir, const char *group, char ***ids, size_t
 {
 	char gdir[PATH_MAX];
 
-	if (group_dir(datadir, group, gdir, sizeof gdir) < 0)
+	if (group_dir(datadir, group, gdir, sizeof gdir) < 0 || live_members(gdir, ids, n, 0) < 0)
 		return -1;
-	return live_members(gdir, ids, n, 0);
+	for (size_t i = 0; i < *n; i++)
+		(*ids)[i][strcspn((*ids)[i], "\t")] = 0;
+	return 0;
 }
 
 int mq_group_owner(const char *datadir, const char *group, const char *topic, int32_t p,
