@@ -173,37 +173,6 @@ static int account(struct mq_log *l, const struct mq_batch *b, int64_t pos)
 	return 0;
 }
 
-/* Is the damage at pos a tail, that a crash can leave (a batch cut
- * short, the last batch garbled, zeros to the end), rather than damage
- * with good batches after it?  Follows the batch lengths from pos and
- * looks for a whole, CRC-valid batch. */
-static int damaged_tail(int fd, int64_t pos, int64_t size)
-{
-	struct mq_walk w;
-	struct mq_batch b;
-	uint8_t h[MQ_BATCH_OVERHEAD];
-	int tail = 1;
-
-	for (int hops = 0; hops < 1024 && pos < size; hops++) {
-		if (mq_pread_full(fd, h, sizeof h, (off_t)pos) != (ssize_t)sizeof h)
-			break;
-		int32_t len = (int32_t)mq_be32(h + 8);
-		if (len < MQ_BATCH_HEADER - MQ_BATCH_OVERHEAD || len > MQ_MAX_BATCH)
-			break;
-		pos += (int64_t)len + MQ_BATCH_OVERHEAD;
-		if (pos >= size)
-			break;
-		mq_walk_init(&w, fd, pos, size, 1);
-		int rc = mq_walk_next(&w, &b);
-		mq_walk_free(&w);
-		if (rc > 0) {
-			tail = 0;
-			break;
-		}
-	}
-	return tail;
-}
-
 /* Walks the active segment from pos to its end, accounting for each
  * batch.  A batch cut short at the end (a writer killed mid-write) is cut
  * off.  With check set, CRCs and dense offsets are verified too, and a
@@ -243,7 +212,7 @@ static int scan(struct mq_log *l, int64_t pos, int check)
 	l->size = w.pos;
 	if (w.pos >= st.st_size)
 		return 0;
-	if (rc < 0 && (!check || !damaged_tail(l->segfd, w.pos, st.st_size)))
+	if (rc < 0 && (!check || !mq_damaged_tail(l->segfd, w.pos, st.st_size)))
 		return mq_error(MQ_ECORRUPT,
 				"corrupt batch in '%s/%020lld.log' at byte %lld (%s); "
 				"mq-topic verify --repair decides what to keep",
@@ -352,68 +321,6 @@ static int checkpoint_recovery(struct mq_log *l)
 	return 0;
 }
 
-/* Checks a closed segment from pos (CRC, offsets rising without gaps);
- * *cut gets the position of the first bad or torn batch, or -1; *next
- * the offset after the last good batch. */
-static int validate_closed(struct mq_log *l, const struct mq_segment *s, int64_t pos,
-			   int64_t *next, int64_t *cut)
-{
-	char path[PATH_MAX];
-	struct mq_walk w;
-	struct mq_batch b;
-	int fd, rc;
-
-	mq_segment_path(path, sizeof path, l->dir, s->base, "log");
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return mq_syserr("cannot open segment '%s'", path);
-	*cut = -1;
-	mq_walk_init(&w, fd, pos, s->size, 1);
-	for (;;) {
-		int64_t at = w.pos;
-		rc = mq_walk_next(&w, &b);
-		if (rc > 0 && (pos > 0 || at > 0) && b.base_offset != *next && *next >= 0)
-			rc = mq_error(MQ_ECORRUPT, "offset gap");
-		if (rc > 0 && (b.base_offset < s->base || mq_batch_last_offset(&b) - s->base > INT32_MAX))
-			rc = mq_error(MQ_ECORRUPT, "offset outside the segment");
-		if (rc <= 0) {
-			if (rc < 0 && mq_errclass() != MQ_ECORRUPT)
-				break;
-			if (at < s->size)
-				*cut = at;
-			rc = 0;
-			break;
-		}
-		*next = mq_batch_last_offset(&b) + 1;
-	}
-	mq_walk_free(&w);
-	close(fd);
-	return rc;
-}
-
-/* Rebuilds a closed segment's indexes when missing or damaged. */
-static int heal_index(struct mq_log *l, const struct mq_segment *s)
-{
-	char path[PATH_MAX];
-	struct mq_index ix;
-	int damaged, fd, rc;
-
-	if (mq_index_load(&ix, l->dir, s->base, s->size, &damaged) < 0)
-		return -1;
-	mq_index_free(&ix);
-	mq_segment_path(path, sizeof path, l->dir, s->base, "index");
-	if (!damaged && access(path, F_OK) == 0) {
-		mq_segment_path(path, sizeof path, l->dir, s->base, "timeindex");
-		if (access(path, F_OK) == 0)
-			return 0;
-	}
-	mq_segment_path(path, sizeof path, l->dir, s->base, "log");
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return mq_syserr("cannot open segment '%s'", path);
-	rc = mq_index_rebuild(l->dir, s->base, fd, s->size, l->conf.index_interval_bytes, 1);
-	close(fd);
-	return rc;
-}
-
 /* Recovery, under the lock, once per process (see the top).  Closed
  * segments before the one holding the recovery point are trusted (their
  * indexes are healed if missing or damaged); from there on every batch
@@ -441,7 +348,7 @@ static int recover(struct mq_log *l)
 			break;
 	for (i = 0; i + 1 < n; i++) {
 		if (i < rpseg) {
-			if (heal_index(l, &segs[i]) < 0)
+			if (mq_index_heal(l->dir, &segs[i], l->conf.index_interval_bytes) < 0)
 				goto fail;
 			continue;
 		}
@@ -455,10 +362,10 @@ static int recover(struct mq_log *l)
 			mq_index_free(&ix);
 			next = -1;
 		}
-		if (validate_closed(l, &segs[i], want, &next, &cut) < 0)
+		if (mq_segment_validate(l->dir, &segs[i], want, &next, &cut) < 0)
 			goto fail;
 		if (cut < 0 && next == segs[i + 1].base) {
-			if (heal_index(l, &segs[i]) < 0)
+			if (mq_index_heal(l->dir, &segs[i], l->conf.index_interval_bytes) < 0)
 				goto fail;
 			continue;
 		}

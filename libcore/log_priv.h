@@ -52,6 +52,17 @@ int mq_segment_name(const char *name, const char *ext, int64_t *base);
 int mq_index_rebuild(const char *dir, int64_t base, int fd, int64_t size,
 		     int64_t interval, int closed);
 
+/* For recovery: is the damage at pos a tail a crash leaves (rather than
+ * damage with good batches after it)? */
+int mq_damaged_tail(int fd, int64_t pos, int64_t size);
+/* Checks a closed segment from pos (CRC, dense offsets, offsets inside
+ * the segment); *cut gets the position of the first bad batch or -1,
+ * *next the offset after the last good one. */
+int mq_segment_validate(const char *dir, const struct mq_segment *s, int64_t pos,
+			int64_t *next, int64_t *cut);
+/* Rebuilds a closed segment's indexes when missing or damaged. */
+int mq_index_heal(const char *dir, const struct mq_segment *s, int64_t interval);
+
 /* mq_partition_retention for a caller that holds the partition lock. */
 int mq_retention_locked(const char *dir, const struct mq_config *conf,
 			int64_t now, size_t *removed);

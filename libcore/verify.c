@@ -40,6 +40,101 @@ static void problem(struct ctx *c, const char *file, int64_t pos, const char *wh
 		c->report(&p, c->arg);
 }
 
+/* ---- for a log's recovery (log.c) ---- */
+
+/* Is the damage at pos a tail, that a crash can leave (a batch cut
+ * short, the last batch garbled, zeros to the end), rather than damage
+ * with good batches after it?  Follows the batch lengths from pos and
+ * looks for a whole, CRC-valid batch. */
+int mq_damaged_tail(int fd, int64_t pos, int64_t size)
+{
+	struct mq_walk w;
+	struct mq_batch b;
+	uint8_t h[MQ_BATCH_OVERHEAD];
+	int tail = 1;
+
+	for (int hops = 0; hops < 1024 && pos < size; hops++) {
+		if (mq_pread_full(fd, h, sizeof h, (off_t)pos) != (ssize_t)sizeof h)
+			break;
+		int32_t len = (int32_t)mq_be32(h + 8);
+		if (len < MQ_BATCH_HEADER - MQ_BATCH_OVERHEAD || len > MQ_MAX_BATCH)
+			break;
+		pos += (int64_t)len + MQ_BATCH_OVERHEAD;
+		if (pos >= size)
+			break;
+		mq_walk_init(&w, fd, pos, size, 1);
+		int rc = mq_walk_next(&w, &b);
+		mq_walk_free(&w);
+		if (rc > 0) {
+			tail = 0;
+			break;
+		}
+	}
+	return tail;
+}
+
+/* Checks a closed segment from pos (CRC, offsets rising without gaps);
+ * *cut gets the position of the first bad or torn batch, or -1; *next
+ * the offset after the last good batch. */
+int mq_segment_validate(const char *dir, const struct mq_segment *s, int64_t pos,
+			   int64_t *next, int64_t *cut)
+{
+	char path[PATH_MAX];
+	struct mq_walk w;
+	struct mq_batch b;
+	int fd, rc;
+
+	mq_segment_path(path, sizeof path, dir, s->base, "log");
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return mq_syserr("cannot open segment '%s'", path);
+	*cut = -1;
+	mq_walk_init(&w, fd, pos, s->size, 1);
+	for (;;) {
+		int64_t at = w.pos;
+		rc = mq_walk_next(&w, &b);
+		if (rc > 0 && (pos > 0 || at > 0) && b.base_offset != *next && *next >= 0)
+			rc = mq_error(MQ_ECORRUPT, "offset gap");
+		if (rc > 0 && (b.base_offset < s->base || mq_batch_last_offset(&b) - s->base > INT32_MAX))
+			rc = mq_error(MQ_ECORRUPT, "offset outside the segment");
+		if (rc <= 0) {
+			if (rc < 0 && mq_errclass() != MQ_ECORRUPT)
+				break;
+			if (at < s->size)
+				*cut = at;
+			rc = 0;
+			break;
+		}
+		*next = mq_batch_last_offset(&b) + 1;
+	}
+	mq_walk_free(&w);
+	close(fd);
+	return rc;
+}
+
+/* Rebuilds a closed segment's indexes when missing or damaged. */
+int mq_index_heal(const char *dir, const struct mq_segment *s, int64_t interval)
+{
+	char path[PATH_MAX];
+	struct mq_index ix;
+	int damaged, fd, rc;
+
+	if (mq_index_load(&ix, dir, s->base, s->size, &damaged) < 0)
+		return -1;
+	mq_index_free(&ix);
+	mq_segment_path(path, sizeof path, dir, s->base, "index");
+	if (!damaged && access(path, F_OK) == 0) {
+		mq_segment_path(path, sizeof path, dir, s->base, "timeindex");
+		if (access(path, F_OK) == 0)
+			return 0;
+	}
+	mq_segment_path(path, sizeof path, dir, s->base, "log");
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return mq_syserr("cannot open segment '%s'", path);
+	rc = mq_index_rebuild(dir, s->base, fd, s->size, interval, 1);
+	close(fd);
+	return rc;
+}
+
 int mq_index_rebuild(const char *dir, int64_t base, int fd, int64_t size,
 			 int64_t interval, int closed)
 {
