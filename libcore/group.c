@@ -140,7 +140,8 @@ int mq_group_subscribe(struct mq_group *g, const struct mq_tp *tps, size_t n)
 		return mq_syserr("cannot subscribe");
 	memcpy(g->subs, tps, n * sizeof *tps);
 	g->nsubs = n;
-	qsort(g->subs, n, sizeof *g->subs, tp_cmp);
+	if (n)
+		qsort(g->subs, n, sizeof *g->subs, tp_cmp);
 	/* tell the others which topics this member takes partitions of */
 	host(h, sizeof h);
 	mq_buf_append(&b, line, (size_t)snprintf(line, sizeof line, "%ld %s %" PRId64 "\ntopics",
@@ -253,7 +254,8 @@ static int live_members(const char *gdir, char ***out, size_t *n, int reap)
 		cnt++;
 	}
 	closedir(d);
-	qsort(v, cnt, sizeof *v, str_cmp);
+	if (cnt)
+		qsort(v, cnt, sizeof *v, str_cmp);
 	*out = v;
 	*n = cnt;
 	return 0;
@@ -460,7 +462,8 @@ int mq_group_list(const char *datadir, char ***names, size_t *n)
 		cnt++;
 	}
 	closedir(d);
-	qsort(v, cnt, sizeof *v, str_cmp);
+	if (cnt)
+		qsort(v, cnt, sizeof *v, str_cmp);
 	*names = v;
 	*n = cnt;
 	return 0;

@@ -79,7 +79,8 @@ static int parse_offsets(char *s, const char *what, struct history **out, size_t
 		}
 		h->h[h->n++] = c;
 	}
-	qsort(v, n, sizeof *v, hist_cmp);
+	if (n)
+		qsort(v, n, sizeof *v, hist_cmp);
 	*out = v;
 	*nout = n;
 	return 0;
@@ -164,7 +165,8 @@ int mq_group_history(const char *datadir, const char *group, const char *topic, 
 		x += k - max;
 		k = max;
 	}
-	memcpy(h, x, k * sizeof *h);
+	if (k)
+		memcpy(h, x, k * sizeof *h);
 	*n = k;
 	mq_group_offsets_free(&go);
 	return 0;
