@@ -108,6 +108,10 @@ demo: deps
 bench: all
 	tests/bench/run
 
+# the long form of tests/010-reliability.bats (see tests/RELIABILITY.md)
+torture: all
+	tests/torture
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 	  $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(SHAREDIR)
@@ -122,5 +126,5 @@ install: all
 clean:
 	rm -rf bin build
 
-.PHONY: all deps test units fuzz demo bench install clean
+.PHONY: all deps test units fuzz demo bench torture install clean
 .SECONDARY:

@@ -58,9 +58,9 @@ tool() {
 	tool "$BATS_TEST_DIRNAME/crash/driver" --rounds 4 --only group
 }
 
-@test "crash: SIGKILL at every write, sync, rename and open of mq-produce and mq-consume -g" {
+@test "crash: SIGKILL at every write, sync, rename and open of mq-produce (also -F) and mq-consume -g" {
 	need_shims
-	tool "$BATS_TEST_DIRNAME/crash/driver" --only points,group-points --shim "$FAULTINJ"
+	tool "$BATS_TEST_DIRNAME/crash/driver" --only points,follow-points,group-points --shim "$FAULTINJ"
 }
 
 @test "crash: SIGKILL rounds of mq-replicate (when it exists)" {

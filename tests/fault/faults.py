@@ -44,10 +44,12 @@ import argparse
 import concurrent.futures
 import errno
 import os
+import re
 import shutil
 import sys
 import threading
 import time
+import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "crash"))
 from mqtest import (Failure, Mq, acked_offsets, batches, check, check_dense, check_unique,
@@ -138,6 +140,8 @@ class Runner:
 
 def produce_base(r):
     base = os.path.join(r.work, "produce-base")
+    if os.path.isdir(base):
+        return base
     os.mkdir(base)
     mq = Mq(base, r.bin)
     mq.create("t", 2, segment_bytes="6K", index_interval_bytes=256)
@@ -253,6 +257,8 @@ def create_target(r, ops, errs):
 
 def consume_base(r):
     base = os.path.join(r.work, "consume-base")
+    if os.path.isdir(base):
+        return base
     os.mkdir(base)
     mq = Mq(base, r.bin)
     mq.create("c", 2, segment_bytes="4K")
@@ -358,6 +364,18 @@ def consume_target_transparent(r, base, err, mode, short):
     r.loop("transparent consume", one, "write", "EINTR" if err == "EINTR" else "short", mode, short)
 
 
+def similar(failures):
+    """Failures grouped by their shape (the same message but for the
+    numbers, the error, the mode and paths): [(first, [others' heads])]."""
+    groups = {}
+    for f in failures:
+        key = re.sub(r"'[^']*'", "'.'", f)
+        key = re.sub(r"ENOSPC|EIO|EDQUOT|EROFS|EINTR|once|persistent|No space left on device|"
+                     r"Input/output error|Disk quota exceeded|Read-only file system|\d+", "#", key)
+        groups.setdefault(key, []).append(f)
+    return [(v[0], [x.split(":")[0] + ":" + x.split(":")[1] for x in v[1:]]) for v in groups.values()]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shim", required=True)
@@ -385,20 +403,20 @@ def main():
             elif target == "consume":
                 consume_target(r, consume_base(r), ["write", "fsync", "rename", "open", "ftruncate"], errs)
             elif target == "transparent":
-                pb = os.path.join(work, "produce-base")
-                cb = os.path.join(work, "consume-base")
-                transparent_target(r, pb if os.path.isdir(pb) else produce_base(r),
-                                   cb if os.path.isdir(cb) else consume_base(r))
+                transparent_target(r, produce_base(r), consume_base(r))
             else:
                 raise Failure("unknown target '%s'" % target)
             r.wait()
             print("faults %s: %d runs, %d faults injected: %s (%.0fs)" %
                   (target, r.runs - r1, r.injected - i1, "ok" if len(r.failures) == f1 else "FAILED",
                    time.time() - t1))
-    except Failure as e:
+    except Exception as e:
+        if not isinstance(e, Failure):
+            traceback.print_exc()
         r.failures.append(str(e))
-    for f in r.failures:
-        sys.stderr.write("faults: FAILED: %s\n" % f)
+    for f, more in similar(r.failures):
+        sys.stderr.write("faults: FAILED: %s%s\n" % (f, "\n  (and %d more like it: %s)" %
+                                                      (len(more), "; ".join(more)) if more else ""))
     if r.failures:
         sys.stderr.write("faults: data kept in %s\n" % work)
         return 1
