@@ -278,8 +278,9 @@ static int cmd_verify(const struct opts *o, int argc, char **argv)
 				mq_die_err();
 			if (tty)
 				fprintf(stderr, "\r\033[K");
-			printf("%s/%d: %" PRId64 " batches, %" PRId64 " records, %" PRId64 " bytes: ",
-			       t.name, j, r.batches, r.records, r.bytes);
+			printf("%s/%d: %" PRId64 " batch%s, %" PRId64 " record%s, %" PRId64 " byte%s: ",
+			       t.name, j, r.batches, r.batches == 1 ? "" : "es", r.records,
+			       r.records == 1 ? "" : "s", r.bytes, r.bytes == 1 ? "" : "s");
 			if (r.nproblems == 0)
 				printf("ok\n");
 			else if (o->repair)
