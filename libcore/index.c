@@ -93,8 +93,10 @@ int mq_index_load(struct mq_index *ix, const char *dir, int64_t base,
 		return mq_syserr("cannot load index '%s'", path);
 
 	mq_segment_path(path, sizeof path, dir, base, "timeindex");
-	if (load(path, &d, &len) < 0)
+	if (load(path, &d, &len) < 0) {
+		mq_index_free(ix);
 		return -1;
+	}
 	n = len / 12;
 	if (len % 12)
 		*damaged = 1;
@@ -113,8 +115,11 @@ int mq_index_load(struct mq_index *ix, const char *dir, int64_t base,
 		ix->time[ix->ntime++] = (struct mq_time_entry){ ts, off };
 	}
 	free(d);
-	if (!ix->time)
-		return mq_syserr("cannot load index '%s'", path);
+	if (!ix->time) {
+		mq_syserr("cannot load index '%s'", path);
+		mq_index_free(ix);
+		return -1;
+	}
 	return 0;
 }
 
