@@ -339,34 +339,42 @@ static int hexval(int c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+int mq_escape(const char **pp)
+{
+	const char *p = *pp;
+	int hi, lo;
+
+	switch (p[1]) {
+	case 'n': *pp += 1; return '\n';
+	case 't': *pp += 1; return '\t';
+	case 'r': *pp += 1; return '\r';
+	case '0': *pp += 1; return '\0';
+	case '\\': *pp += 1; return '\\';
+	case '\0': return -2;
+	case 'x':
+		if (!p[2] || !p[3])
+			return -2;
+		if ((hi = hexval((unsigned char)p[2])) < 0 || (lo = hexval((unsigned char)p[3])) < 0)
+			return -1;
+		*pp += 3;
+		return hi << 4 | lo;
+	default:
+		return -1;
+	}
+}
+
 /* buf always gets a terminating NUL (not counted in the length), so a
  * buffer of strlen(s) + 1 bytes is always enough. */
 ssize_t mq_unescape(const char *s, char *buf, size_t size)
 {
 	const char *p;
 	size_t n = 0;
-	int c, hi, lo;
+	int c;
 
 	for (p = s; *p; p++) {
 		c = (unsigned char)*p;
-		if (c == '\\') {
-			switch (*++p) {
-			case 'n': c = '\n'; break;
-			case 't': c = '\t'; break;
-			case 'r': c = '\r'; break;
-			case '0': c = '\0'; break;
-			case '\\': c = '\\'; break;
-			case 'x':
-				if ((hi = hexval((unsigned char)p[1])) < 0 ||
-				    (lo = hexval((unsigned char)p[2])) < 0)
-					goto bad;
-				c = hi << 4 | lo;
-				p += 2;
-				break;
-			default:
-				goto bad;
-			}
-		}
+		if (c == '\\' && (c = mq_escape(&p)) < 0)
+			goto bad;
 		if (n + 1 >= size)
 			goto full;
 		buf[n++] = (char)c;

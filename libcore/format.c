@@ -56,17 +56,6 @@ struct mq_format {
 	uint8_t *lits;          /* literal bytes, escapes applied */
 };
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Adds one literal byte, extending the literal op in progress or
  * starting one.  The literal bytes of consecutive ops are contiguous in
  * f->lits, so extending is a length increment. */
@@ -109,7 +98,7 @@ int mq_format_compile(const char *fmt, struct mq_format **out)
 	struct mq_format *f;
 	size_t n = strlen(fmt), nlit = 0;
 	const char *p;
-	int kind, hi, lo;
+	int kind;
 
 	/* Every op consumes at least one character of fmt, and escapes only
 	 * shrink, so n bounds both arrays. */
@@ -147,30 +136,17 @@ int mq_format_compile(const char *fmt, struct mq_format **out)
 			default: f->fixed += INT_MAX_CHARS; break;
 			}
 		} else if (*p == '\\') {
-			switch (*++p) {
-			case 'n': add_lit(f, &nlit, '\n'); break;
-			case 't': add_lit(f, &nlit, '\t'); break;
-			case 'r': add_lit(f, &nlit, '\r'); break;
-			case '0': add_lit(f, &nlit, '\0'); break;
-			case '\\': add_lit(f, &nlit, '\\'); break;
-			case 'x':
-				if (p[1] == '\0' || p[2] == '\0')
-					goto ends;
-				if ((hi = hexval((unsigned char)p[1])) < 0 ||
-				    (lo = hexval((unsigned char)p[2])) < 0) {
-					mq_format_free(f);
-					return mq_error(MQ_EUSAGE, "invalid escape '\\x%c%c' in format",
-							p[1], p[2]);
-				}
-				add_lit(f, &nlit, (uint8_t)(hi << 4 | lo));
-				p += 2;
-				break;
-			case '\0':
+			int c = mq_escape(&p);
+			if (c == -2)
 				goto ends;
-			default:
+			if (c < 0) {
 				mq_format_free(f);
-				return mq_error(MQ_EUSAGE, "invalid escape '\\%c' in format", *p);
+				if (p[1] == 'x')
+					return mq_error(MQ_EUSAGE, "invalid escape '\\x%c%c' in format",
+							p[2], p[3]);
+				return mq_error(MQ_EUSAGE, "invalid escape '\\%c' in format", p[1]);
 			}
+			add_lit(f, &nlit, (uint8_t)c);
 		} else {
 			add_lit(f, &nlit, (uint8_t)*p);
 		}

@@ -122,10 +122,7 @@ int mq_log_open(struct mq_log **lp, const char *dir, const struct mq_config *con
 
 static int lock(struct mq_log *l)
 {
-	while (flock(l->lockfd, LOCK_EX) < 0)
-		if (errno != EINTR)
-			return mq_syserr("cannot lock partition '%s'", l->dir);
-	return 0;
+	return mq_flock_ex(l->lockfd, l->dir);
 }
 
 static void unlock(struct mq_log *l)

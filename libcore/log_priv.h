@@ -70,5 +70,7 @@ int mq_retention_locked(const char *dir, const struct mq_config *conf,
 /* The partition lock: flock on the directory itself. */
 int mq_partition_lock(const char *dir, int *fd);
 void mq_partition_unlock(int fd);
+/* Takes the lock on an open partition directory, through EINTR. */
+int mq_flock_ex(int fd, const char *dir);
 
 #endif

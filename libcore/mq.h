@@ -71,6 +71,10 @@ int mq_parse_time(const char *s, int64_t *ms);
 /* Parses backslash escapes (\n \t \r \0 \\ \xNN) into buf; returns the
  * length or -1 (MQ_EUSAGE). */
 ssize_t mq_unescape(const char *s, char *buf, size_t size);
+/* Decodes the escape whose backslash *p points at (the escapes above) and
+ * moves *p to its last character.  The byte, -1 for an unknown or bad
+ * escape, -2 when the text ends inside it (*p unchanged on error). */
+int mq_escape(const char **p);
 int64_t mq_now_ms(void);
 /* ISO 8601 UTC with milliseconds ("-" for a negative time) into buf. */
 char *mq_format_time(int64_t ms, char *buf, size_t n);

@@ -197,13 +197,18 @@ int mq_partition_lock(const char *dir, int *fd)
 	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (*fd < 0)
 		return mq_syserr("cannot open partition '%s'", dir);
-	while (flock(*fd, LOCK_EX) < 0) {
-		if (errno == EINTR)
-			continue;
-		mq_syserr("cannot lock partition '%s'", dir);
+	if (mq_flock_ex(*fd, dir) < 0) {
 		close(*fd);
 		return -1;
 	}
+	return 0;
+}
+
+int mq_flock_ex(int fd, const char *dir)
+{
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return mq_syserr("cannot lock partition '%s'", dir);
 	return 0;
 }
 
