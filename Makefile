@@ -9,7 +9,7 @@ ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Ilibcore
-LDLIBS  = -lz -llz4 -ljansson
+LDLIBS  = -lz -llz4 -ljansson -lcurl -lmicrohttpd -lpthread
 
 # Optional codecs for reading batches written by other Kafka clients.
 HAVE_ZSTD   := $(shell printf '#include <zstd.h>\nint main(void){return 0;}' | $(CC) -x c - -o /dev/null -lzstd 2>/dev/null && echo 1)
@@ -40,7 +40,7 @@ REPLAYS = $(patsubst %,$(BUILD)/replay/%,$(FUZZERS))
 FUZZ_TIME ?= 60
 MAN1    = $(wildcard man/*.1)
 DEBS    = gcc make libc6-dev zlib1g-dev liblz4-dev libcurl4-openssl-dev libjansson-dev \
-          libzstd-dev libsnappy-dev bats python3 python3-kafka python3-lz4 \
+          libzstd-dev libsnappy-dev libmicrohttpd-dev bats python3 python3-kafka python3-lz4 \
           python3-snappy python3-prometheus-client lz4 gzip
 
 all: $(PROGS)

@@ -22,11 +22,12 @@ static const char usage_text[] =
 	"                  [-g GROUP [--commit auto|none]] [--until TIME] [--key KEY]\n"
 	"                  [--grep REGEX] [--offset-reset error|earliest|latest]\n"
 	"                  [--isolation committed|uncommitted] [--skip-corrupt]\n"
-	"                  [-x CMD [--batch N] [--retries N] [--dlq TOPIC]] TOPIC...\n"
+	"                  [--token-file FILE] [-x CMD [--batch N] [--retries N] [--dlq TOPIC]]\n"
+	"                  TOPIC...\n"
 	"       mq-consume [-d DIR] --reset-offsets OFFSET -g GROUP [--force] TOPIC...\n";
 
 enum { OPT_RAW = 256, OPT_COMMIT, OPT_UNTIL, OPT_KEY, OPT_GREP, OPT_RESET, OPT_ISOLATION,
-       OPT_SKIP, OPT_BATCH, OPT_RETRIES, OPT_DLQ, OPT_RESETOFF, OPT_FORCE };
+       OPT_SKIP, OPT_BATCH, OPT_RETRIES, OPT_DLQ, OPT_RESETOFF, OPT_FORCE, OPT_TOKEN };
 
 static volatile sig_atomic_t stop;
 
@@ -355,6 +356,7 @@ int main(int argc, char **argv)
 		{ "offset-reset", required_argument, NULL, OPT_RESET },
 		{ "partition", required_argument, NULL, 'p' },
 		{ "raw", no_argument, NULL, OPT_RAW },
+		{ "token-file", required_argument, NULL, OPT_TOKEN },
 		{ "reset-offsets", required_argument, NULL, OPT_RESETOFF },
 		{ "retries", required_argument, NULL, OPT_RETRIES },
 		{ "skip-corrupt", no_argument, NULL, OPT_SKIP },
@@ -393,6 +395,10 @@ int main(int argc, char **argv)
 			o.co.partition = (int32_t)p;
 			break;
 		case 'V': mq_print_version(); return 0;
+		case OPT_TOKEN:
+			if (mq_remote_token_file(optarg) < 0)
+				mq_die_err();
+			break;
 		case 'x': o.exec = optarg; break;
 		case OPT_BATCH:
 			if (mq_parse_int(optarg, 1, 1000000, &o.batch) < 0)
@@ -451,13 +457,15 @@ int main(int argc, char **argv)
 		mq_usage_error("--reset-offsets needs a group (-g)");
 	if (o.group && mq_group_name_check(o.group) < 0)
 		mq_usage_error("%s", mq_errmsg());
-	for (int i = 0; i < argc; i++)
-		if (mq_topic_name_check(argv[i]) < 0)
-			mq_die_err();
 	if (!o.json && !o.raw && mq_format_compile(format, &o.fmt) < 0)
 		mq_usage_error("%s", mq_errmsg());
-	if (!(dir = mq_datadir(o.dir)))
+	if (!(dir = mq_topic_args(o.dir, argv, argc))) {
+		if (mq_errclass() == MQ_EUSAGE)
+			mq_usage_error("%s", mq_errmsg());
 		mq_die_err();
+	}
+	if (o.reset_to && mq_remote_is(dir))
+		mq_usage_error("--reset-offsets needs a local data directory (run it on the server)");
 	if (o.reset_to)
 		return reset_offsets(dir, argv, argc);
 

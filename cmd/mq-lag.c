@@ -17,9 +17,11 @@
 static const char usage_text[] =
 	"usage: mq-lag [-Jq] [-d DIR] [-t TOPIC] [--summary | --prometheus] [-o FILE]\n"
 	"              [-w SECONDS] [--window DURATION] [--allowed-lag N]\n"
-	"              [--max-lag N] [--max-age DURATION] [--fail-on warn|stall|stop] [GROUP...]\n";
+	"              [--max-lag N] [--max-age DURATION] [--fail-on warn|stall|stop]\n"
+	"              [--token-file FILE] [ADDRESS] [GROUP...]\n";
 
-enum { OPT_SUMMARY = 256, OPT_PROM, OPT_WINDOW, OPT_ALLOWED, OPT_MAXLAG, OPT_MAXAGE, OPT_FAILON };
+enum { OPT_SUMMARY = 256, OPT_PROM, OPT_WINDOW, OPT_ALLOWED, OPT_MAXLAG, OPT_MAXAGE, OPT_FAILON,
+       OPT_TOKEN };
 
 static struct {
 	const char *dir, *out;
@@ -332,6 +334,7 @@ int main(int argc, char **argv)
 		{ "prometheus", no_argument, NULL, OPT_PROM },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "summary", no_argument, NULL, OPT_SUMMARY },
+		{ "token-file", required_argument, NULL, OPT_TOKEN },
 		{ "topic", required_argument, NULL, 't' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "watch", required_argument, NULL, 'w' },
@@ -356,6 +359,10 @@ int main(int argc, char **argv)
 			o.lo.topic = optarg;
 			break;
 		case 'V': mq_print_version(); return 0;
+		case OPT_TOKEN:
+			if (mq_remote_token_file(optarg) < 0)
+				mq_die_err();
+			break;
 		case 'w':
 			if (mq_parse_int(optarg, 1, 86400, &o.watch) < 0)
 				mq_usage_error("invalid watch interval '%s': expected seconds", optarg);
@@ -389,6 +396,15 @@ int main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	/* mq-lag http://box:8092 [GROUP...]: the first argument may be the
+	 * data directory's address */
+	if (argc > 0 && mq_remote_is(argv[0])) {
+		if (o.dir && strcmp(o.dir, argv[0]))
+			mq_usage_error("both --dir '%s' and the address '%s' given", o.dir, argv[0]);
+		o.dir = argv[0];
+		argc--;
+		argv++;
+	}
 	if (o.json + o.summary + o.prom > 1)
 		mq_usage_error("-J, --summary and --prometheus exclude each other");
 	for (int i = 0; i < argc; i++)

@@ -27,10 +27,11 @@ static const char usage_text[] =
 	"usage: mq-produce [-0v] [-d DIR] [-D DELIM] [-H NAME=VALUE]... [-K DELIM | -k KEY]\n"
 	"                  [-p N] [-z CODEC] [--batch-size SIZE] [--linger DURATION]\n"
 	"                  [--fsync] [--acks 1|all] [--tee] [--no-create] [--skip-oversize]\n"
+	"                  [--token-file FILE]\n"
 	"                  [--json | --raw | --file-per-record | -F FILE] TOPIC [FILE...]\n";
 
 enum { OPT_BATCH = 256, OPT_LINGER, OPT_FSYNC, OPT_ACKS, OPT_TEE, OPT_NOCREATE,
-       OPT_SKIPOVER, OPT_JSON, OPT_RAW, OPT_FPR };
+       OPT_SKIPOVER, OPT_JSON, OPT_RAW, OPT_FPR, OPT_TOKEN };
 
 static volatile sig_atomic_t stop;
 
@@ -396,6 +397,7 @@ int main(int argc, char **argv)
 		{ "raw", no_argument, NULL, OPT_RAW },
 		{ "skip-oversize", no_argument, NULL, OPT_SKIPOVER },
 		{ "tee", no_argument, NULL, OPT_TEE },
+		{ "token-file", required_argument, NULL, OPT_TOKEN },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -422,6 +424,10 @@ int main(int argc, char **argv)
 			break;
 		case 'v': o.verbose = 1; break;
 		case 'V': mq_print_version(); return 0;
+		case OPT_TOKEN:
+			if (mq_remote_token_file(optarg) < 0)
+				mq_die_err();
+			break;
 		case 'z':
 			o.codec = mq_codec_parse(optarg);
 			if (o.codec < 0 || !mq_codec_can_write(o.codec))
@@ -464,8 +470,13 @@ int main(int argc, char **argv)
 		mq_usage_error("--file-per-record needs FILE arguments");
 	if (o.follow && argc > 1)
 		mq_usage_error("--follow takes no FILE arguments");
-	if (mq_topic_name_check(argv[0]) < 0)
+	if (!(dir = mq_topic_args(o.dir, argv, 1))) {
+		if (mq_errclass() == MQ_EUSAGE)
+			mq_usage_error("%s", mq_errmsg());
 		mq_die_err();
+	}
+	if (o.follow && mq_remote_is(dir))
+		mq_usage_error("--follow needs a local topic: it reads back what it wrote");
 
 	/* every FILE is opened before anything is appended */
 	fds = calloc((size_t)argc, sizeof *fds);
@@ -479,8 +490,6 @@ int main(int argc, char **argv)
 	}
 	if (o.follow && access(o.follow, R_OK) < 0)
 		mq_die(MQ_EIO, "cannot follow '%s': %s", o.follow, strerror(errno));
-	if (!(dir = mq_datadir(o.dir)))
-		mq_die_err();
 	if (mq_topic_open(dir, argv[0], &topic) < 0) {
 		struct mq_config dflt;
 		if (mq_errclass() != MQ_ENOTFOUND || o.no_create)

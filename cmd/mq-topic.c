@@ -14,7 +14,7 @@
 
 static const char usage_text[] =
 	"usage: mq-topic [-d DIR] create TOPIC [-p N] [-c KEY=VALUE]... [--if-not-exists]\n"
-	"       mq-topic [-d DIR] list\n"
+	"       mq-topic [-d DIR] list [ADDRESS]\n"
 	"       mq-topic [-d DIR] describe TOPIC... [-J]\n"
 	"       mq-topic [-d DIR] alter TOPIC [-p N] [-c KEY=VALUE]...\n"
 	"       mq-topic [-d DIR] delete TOPIC...\n"
@@ -45,6 +45,28 @@ static char *datadir(const struct opts *o)
 	return d;
 }
 
+static char *topic_dir(const struct opts *o, int argc, char **argv)
+{
+	char *d = mq_topic_args(o->dir, argv, argc);
+
+	if (!d) {
+		if (mq_errclass() == MQ_EUSAGE)
+			mq_usage_error("%s", mq_errmsg());
+		mq_die_err();
+	}
+	return d;
+}
+
+/* verify and gc read and rewrite files: they run where the data is */
+static char *local_dir(const struct opts *o, const char *what)
+{
+	char *d = datadir(o);
+
+	if (mq_remote_is(d))
+		mq_usage_error("%s needs a local data directory, not '%s' (run it on that host)", what, d);
+	return d;
+}
+
 static void apply_configs(const struct opts *o, struct mq_config *c)
 {
 	for (int i = 0; i < o->nconfigs; i++) {
@@ -66,9 +88,7 @@ static int cmd_create(const struct opts *o, int argc, char **argv)
 
 	if (argc != 1)
 		mq_usage_error("create needs exactly one TOPIC");
-	if (mq_topic_name_check(argv[0]) < 0)
-		mq_die_err();
-	dir = datadir(o);
+	dir = topic_dir(o, argc, argv);
 	if (mq_topic_defaults(dir, &c) < 0)
 		mq_die_err();
 	if (o->partitions > 0)
@@ -88,10 +108,11 @@ static int cmd_list(const struct opts *o, int argc, char **argv)
 	char *dir, **names;
 	size_t n;
 
-	(void)argv;
-	if (argc != 0)
-		mq_usage_error("list takes no arguments");
-	dir = datadir(o);
+	if (argc > 1 || (argc == 1 && !mq_remote_is(argv[0])))
+		mq_usage_error("list takes no arguments but an address");
+	dir = argc == 1 ? mq_datadir(argv[0]) : datadir(o);
+	if (!dir)
+		mq_die_err();
 	if (mq_topic_list(dir, &names, &n) < 0)
 		mq_die_err();
 	for (size_t i = 0; i < n; i++)
@@ -114,7 +135,7 @@ static void json_str(const char *s)
 static void describe_one(const char *dir, const char *name, int json)
 {
 	struct mq_topic t;
-	char p[PATH_MAX], t1[32], t2[32], val[64];
+	char t1[32], t2[32], val[64];
 
 	if (mq_topic_open(dir, name, &t) < 0)
 		mq_die_err();
@@ -134,8 +155,7 @@ static void describe_one(const char *dir, const char *name, int json)
 	}
 	for (int32_t i = 0; i < t.conf.partitions; i++) {
 		struct mq_partition_info pi;
-		mq_topic_partition_dir(&t, i, p, sizeof p);
-		if (mq_partition_info(p, &pi) < 0) {
+		if (mq_topic_partition_info(&t, i, &pi) < 0) {
 			if (mq_errclass() != MQ_ENOTFOUND)
 				mq_die_err();
 			memset(&pi, 0, sizeof pi);
@@ -178,7 +198,7 @@ static int cmd_describe(const struct opts *o, int argc, char **argv)
 
 	if (argc < 1)
 		mq_usage_error("describe needs a TOPIC");
-	dir = datadir(o);
+	dir = topic_dir(o, argc, argv);
 	for (int i = 0; i < argc; i++) {
 		if (i && !o->json)
 			putchar('\n');
@@ -198,7 +218,7 @@ static int cmd_alter(const struct opts *o, int argc, char **argv)
 		mq_usage_error("alter needs exactly one TOPIC");
 	if (o->partitions <= 0 && o->nconfigs == 0)
 		mq_usage_error("alter needs -p N or -c KEY=VALUE");
-	dir = datadir(o);
+	dir = topic_dir(o, argc, argv);
 	if (mq_topic_open(dir, argv[0], &t) < 0)
 		mq_die_err();
 	c = t.conf;
@@ -218,10 +238,7 @@ static int cmd_delete(const struct opts *o, int argc, char **argv)
 
 	if (argc < 1)
 		mq_usage_error("delete needs a TOPIC");
-	for (int i = 0; i < argc; i++)
-		if (mq_topic_name_check(argv[i]) < 0)
-			mq_die_err();
-	dir = datadir(o);
+	dir = topic_dir(o, argc, argv);
 	for (int i = 0; i < argc; i++)
 		if (mq_topic_delete(dir, argv[i]) < 0)
 			mq_die_err();
@@ -257,7 +274,7 @@ static char **topics_arg(const char *dir, int argc, char **argv, size_t *n)
 
 static int cmd_verify(const struct opts *o, int argc, char **argv)
 {
-	char *dir = datadir(o), **names, p[PATH_MAX];
+	char *dir = local_dir(o, "verify"), **names, p[PATH_MAX];
 	size_t n;
 	int bad = 0;
 	int tty = isatty(2);
@@ -301,7 +318,7 @@ static int cmd_verify(const struct opts *o, int argc, char **argv)
 
 static int cmd_gc(const struct opts *o, int argc, char **argv)
 {
-	char *dir = datadir(o), **names, p[PATH_MAX];
+	char *dir = local_dir(o, "gc"), **names, p[PATH_MAX];
 	size_t n;
 
 	names = topics_arg(dir, argc, argv, &n);
@@ -361,6 +378,7 @@ int main(int argc, char **argv)
 		{ "partitions", required_argument, NULL, 'p' },
 		{ "records", no_argument, NULL, 'R' },
 		{ "repair", no_argument, NULL, 'r' },
+		{ "token-file", required_argument, NULL, 'T' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -402,11 +420,15 @@ int main(int argc, char **argv)
 			break;
 		case 'R': o.records = 1; break;
 		case 'r': o.repair = 1; break;
+		case 'T':
+			if (mq_remote_token_file(optarg) < 0)
+				mq_die_err();
+			break;
 		case 'V': mq_print_version(); return 0;
 		default: mq_usage_hint();
 		}
 		size_t ns = strlen(seen);
-		if (c != 'd' && !strchr(seen, c) && ns < sizeof seen - 1) {
+		if (c != 'd' && c != 'T' && !strchr(seen, c) && ns < sizeof seen - 1) {
 			seen[ns] = (char)c;
 			seen[ns + 1] = 0;
 		}

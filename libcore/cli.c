@@ -448,6 +448,11 @@ char *mq_datadir(const char *dir)
 	n = strlen(path);
 	while (n > 1 && path[n - 1] == '/')
 		path[--n] = '\0';
+	if (mq_remote_is(path)) {
+		free(resolved);
+		resolved = path;
+		return path;
+	}
 	if (n == 0)
 		errno = ENOENT;
 	if (n > PATH_MAX - 600)
@@ -490,4 +495,31 @@ void mq_usage_hint(void)
 {
 	fprintf(stderr, "Try '%s --help' for more information.\n", mq_progname);
 	exit(MQ_EUSAGE);
+}
+
+char *mq_topic_args(const char *dir, char **args, int n)
+{
+	char *addr = NULL;
+
+	for (int i = 0; i < n; i++) {
+		char *d, *name;
+		int r = mq_address_split(args[i], &d, &name);
+		if (r < 0)
+			return NULL;
+		if (r > 0) {
+			if (addr && strcmp(addr, d)) {
+				mq_error(MQ_EUSAGE, "topics '%s' and '%s' are in different places", addr, d);
+				return NULL;
+			}
+			addr = d;
+			args[i] = name;   /* kept until exit, as argv is */
+		}
+		if (mq_topic_name_check(args[i]) < 0)
+			return NULL;
+	}
+	if (addr && dir && strcmp(addr, dir)) {
+		mq_error(MQ_EUSAGE, "topic address '%s' and --dir '%s' disagree", addr, dir);
+		return NULL;
+	}
+	return mq_datadir(addr ? addr : dir);
 }

@@ -15,6 +15,13 @@
  * crash-safe and happen after delivery (at-least-once), at most every
  * MQ_COMMIT_INTERVAL_MS per partition and always when a partition is
  * revoked or the consumer closes.
+ *
+ * A remote data directory (an mq-serve's address) changes only where
+ * the bytes come from: cursors read through fetch requests, waiting is
+ * a long-polling request that returns when any cursor's partition has
+ * more, and the group is the server's (group.c, remote members).  A
+ * remote member commits before each heartbeat, so that a partition the
+ * heartbeat moves away has its delivered offset committed first.
  */
 #include <errno.h>
 #include <limits.h>
@@ -22,11 +29,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mq.h"
 
 #define MQ_COMMIT_INTERVAL_MS 100
+#define MQ_REMOTE_WAIT_MS 10000
 
 struct cursor {
 	struct mq_tp tp;
@@ -56,6 +65,7 @@ struct mq_consumer {
 	struct mq_tp *assigned_once;
 	int64_t opened;
 	int finished;             /* a partition was finished by the caller */
+	int remote;               /* datadir is an address */
 	int unwatched;            /* an inotify watch could not be added */
 };
 
@@ -75,7 +85,7 @@ static int start_offset(struct mq_consumer *c, struct cursor *cu, int first_time
 	int64_t off = 0, stored;
 	int kind = s->kind, rc;
 
-	if (mq_partition_info(cu->dir, &pi) < 0)
+	if (mq_topic_partition_info(topic_of(c, cu->tp.topic), cu->tp.partition, &pi) < 0)
 		return -1;
 	if (c->o.group && (kind == MQ_OFFSET_DEFAULT || kind == MQ_OFFSET_STORED || !first_time)) {
 		rc = mq_group_committed(c->o.datadir, c->o.group, cu->tp.topic, cu->tp.partition, &stored);
@@ -146,7 +156,8 @@ static int add_cursor(struct mq_consumer *c, const struct mq_tp *tp)
 	cu->committed = -1;
 	cu->wd = -1;
 	mq_topic_partition_dir(t, tp->partition, cu->dir, sizeof cu->dir);
-	if (mq_reader_open(&cu->r, cu->dir) < 0)
+	if (c->remote ? mq_reader_open_remote(&cu->r, t, tp->partition) < 0 :
+			mq_reader_open(&cu->r, cu->dir) < 0)
 		return -1;
 	mq_reader_set_crc_check(cu->r, c->o.check_crc);
 	int64_t off = 0;
@@ -157,9 +168,9 @@ static int add_cursor(struct mq_consumer *c, const struct mq_tp *tp)
 	cu->first = cu->delivered = off;
 	if (cu->stop >= 0 && off >= cu->stop)
 		cu->done = 1;
-	if (c->ino >= 0)
+	if (c->ino >= 0 && !c->remote)
 		cu->wd = inotify_add_watch(c->ino, cu->dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO);
-	if (cu->wd < 0)
+	if (cu->wd < 0 && !c->remote)
 		c->unwatched = 1;
 	c->ncur++;
 	if (first_time) {
@@ -195,15 +206,15 @@ static int commit(struct mq_consumer *c, struct cursor *only, int force)
 		return mq_syserr("cannot commit");
 	for (size_t i = 0; i < c->ncur; i++) {
 		struct cursor *cu = &c->cur[i];
-		struct mq_partition_info pi;
+		int64_t end;
 		if ((only && cu != only) || cu->delivered == cu->committed ||
 		    (!force && now - cu->committed_at < MQ_COMMIT_INTERVAL_MS))
 			continue;
-		if (mq_partition_info(cu->dir, &pi) < 0) {
+		if ((end = mq_reader_log_end(cu->r)) < 0) {
 			free(r);
 			return -1;
 		}
-		r[n++] = (struct mq_commit_req){ cu->tp.topic, cu->tp.partition, cu->delivered, pi.log_end };
+		r[n++] = (struct mq_commit_req){ cu->tp.topic, cu->tp.partition, cu->delivered, end };
 	}
 	rc = mq_group_commit_many(c->o.datadir, c->o.group, r, n);
 	free(r);
@@ -249,7 +260,8 @@ int mq_consumer_open(struct mq_consumer **cp, const struct mq_consumer_opts *o)
 		return mq_syserr("cannot open consumer");
 	c->o = *o;
 	c->opened = mq_now_ms();
-	c->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	c->remote = mq_remote_is(o->datadir);
+	c->ino = c->remote ? -1 : inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	c->topics = calloc(o->ntopics, sizeof *c->topics);
 	if (!c->topics)
 		goto fail_sys;
@@ -295,6 +307,8 @@ int mq_consumer_next(struct mq_consumer *c, struct mq_tp *tp, struct mq_batch *b
 {
 	size_t alive = 0;
 
+	if (c->group && c->remote && commit(c, NULL, 0) < 0)
+		return -1;
 	if (c->group && mq_group_rebalance(c->group, 0, on_revoke, on_assign, c) < 0)
 		return -1;
 	for (size_t k = 0; k < c->ncur; k++) {
@@ -363,11 +377,46 @@ int mq_consumer_commit(struct mq_consumer *c, int force)
 	return commit(c, NULL, force);
 }
 
+/* Long-polls the server for any cursor's partition to move. */
+static int remote_wait(struct mq_consumer *c, int timeout_ms)
+{
+	struct mq_tp *tps = calloc(c->ncur + 1, sizeof *tps);
+	int64_t *offs = calloc(c->ncur + 1, sizeof *offs);
+	size_t n = 0;
+	int rc = 0;
+
+	if (!tps || !offs) {
+		free(tps);
+		free(offs);
+		return mq_syserr("cannot wait for data");
+	}
+	if (c->group && (timeout_ms < 0 || timeout_ms > MQ_GROUP_POLL_MS))
+		timeout_ms = MQ_GROUP_POLL_MS;
+	if (timeout_ms < 0 || timeout_ms > MQ_REMOTE_WAIT_MS)
+		timeout_ms = MQ_REMOTE_WAIT_MS;
+	for (size_t i = 0; i < c->ncur; i++)
+		if (!c->cur[i].done) {
+			tps[n] = c->cur[i].tp;
+			offs[n++] = mq_reader_position(c->cur[i].r);
+		}
+	if (n > 0) {
+		rc = mq_client_wait(c->topics[0].remote, tps, offs, n, timeout_ms);
+	} else {
+		struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	free(tps);
+	free(offs);
+	return rc;
+}
+
 int mq_consumer_wait(struct mq_consumer *c, int timeout_ms)
 {
 	struct pollfd pf = { .fd = c->ino, .events = POLLIN };
 	char buf[4096];
 
+	if (c->remote)
+		return remote_wait(c, timeout_ms);
 	/* without inotify (or a watch), look again now and then */
 	if ((c->group || c->ino < 0 || c->unwatched) &&
 	    (timeout_ms < 0 || timeout_ms > MQ_GROUP_POLL_MS))

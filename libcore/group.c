@@ -25,6 +25,12 @@
  * partition locks vanish with it, so nothing stays stale.
  *
  * Committed offsets are offsets.c's.
+ *
+ * Remote members.  When the data directory is an mq-serve's address,
+ * the membership lives in that server (serve_groups.c) and this side
+ * heartbeats every MQ_GROUP_POLL_MS: each heartbeat rebalances there and
+ * answers with what this member owns, from which the revoke and assign
+ * calls are made here as for a local member.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -54,7 +60,79 @@ struct mq_group {
 	struct owned *own;
 	size_t nown;
 	int64_t last_poll;
+	char *addr;                /* remote: the server's address */
+	char group[256];
 };
+
+#define MQ_SESSION_MS 10000
+
+static void host(char *buf, size_t n);
+static int tp_cmp(const void *a, const void *b);
+static int owns(const struct mq_group *g, const struct mq_tp *tp);
+
+static int remote_open(struct mq_group **gp, const char *addr, const char *group)
+{
+	struct mq_group *g = calloc(1, sizeof *g);
+	char h[64];
+
+	if (!g || !(g->addr = strdup(addr))) {
+		free(g);
+		return mq_syserr("cannot join group '%s'", group);
+	}
+	host(h, sizeof h);
+	g->memberfd = -1;
+	snprintf(g->group, sizeof g->group, "%s", group);
+	snprintf(g->id, sizeof g->id, "%013" PRId64 "-%s-%ld", mq_now_ms(), h, (long)getpid());
+	*gp = g;
+	return 0;
+}
+
+static int remote_rebalance(struct mq_group *g, int (*revoke)(void *arg, const struct mq_tp *tp),
+			    int (*assign)(void *arg, const struct mq_tp *tp), void *arg)
+{
+	int32_t *now = calloc(g->nsubs + 1, sizeof *now);
+	size_t n;
+	int changed = 0;
+
+	if (!now)
+		return mq_syserr("cannot rebalance");
+	if (mq_client_group_heartbeat(g->addr, g->group, g->id, g->subs, g->nsubs, MQ_SESSION_MS,
+				      NULL, 0, now, &n) < 0)
+		goto fail;
+	for (size_t i = 0; i < g->nown;) {
+		size_t k = 0;
+		while (k < g->nsubs && tp_cmp(&g->subs[k], &g->own[i].tp))
+			k++;
+		if (k < g->nsubs && now[k]) {
+			i++;
+			continue;
+		}
+		struct mq_tp tp = g->own[i].tp;
+		if (revoke && revoke(arg, &tp) < 0)
+			goto fail;
+		g->own[i] = g->own[--g->nown];
+		changed = 1;
+	}
+	for (size_t k = 0; k < g->nsubs; k++) {
+		if (!now[k] || owns(g, &g->subs[k]) >= 0)
+			continue;
+		struct owned *no = realloc(g->own, (g->nown + 1) * sizeof *no);
+		if (!no) {
+			mq_syserr("cannot rebalance");
+			goto fail;
+		}
+		g->own = no;
+		g->own[g->nown++] = (struct owned){ g->subs[k], -1 };
+		changed = 1;
+		if (assign && assign(arg, &g->subs[k]) < 0)
+			goto fail;
+	}
+	free(now);
+	return changed;
+fail:
+	free(now);
+	return -1;
+}
 
 int mq_group_name_check(const char *name)
 {
@@ -86,6 +164,10 @@ int mq_group_open(struct mq_group **gp, const char *datadir, const char *group)
 	char path[PATH_MAX], tmp[PATH_MAX], h[64], line[256];
 	int fd;
 
+	if (mq_remote_is(datadir)) {
+		free(g);
+		return remote_open(gp, datadir, group);
+	}
 	if (!g)
 		return mq_syserr("cannot join group '%s'", group);
 	g->memberfd = -1;
@@ -142,6 +224,8 @@ int mq_group_subscribe(struct mq_group *g, const struct mq_tp *tps, size_t n)
 	g->nsubs = n;
 	if (n)
 		qsort(g->subs, n, sizeof *g->subs, tp_cmp);
+	if (g->addr)
+		return 0;
 	/* tell the others which topics this member takes partitions of */
 	host(h, sizeof h);
 	mq_buf_append(&b, line, (size_t)snprintf(line, sizeof line, "%ld %s %" PRId64 "\ntopics",
@@ -319,10 +403,11 @@ void mq_group_release(struct mq_group *g, const struct mq_tp *tp)
 	if (i < 0)
 		return;
 	/* empty the owner line before the lock goes */
-	if (ftruncate(g->own[i].fd, 0) < 0) {
+	if (g->own[i].fd >= 0 && ftruncate(g->own[i].fd, 0) < 0) {
 		/* only cosmetic: mq-lag checks the lock, not the text */
 	}
-	close(g->own[i].fd);
+	if (g->own[i].fd >= 0)
+		close(g->own[i].fd);
 	g->own[i] = g->own[--g->nown];
 }
 
@@ -338,6 +423,8 @@ int mq_group_rebalance(struct mq_group *g, int force,
 	if (!force && now - g->last_poll < MQ_GROUP_POLL_MS)
 		return 0;
 	g->last_poll = now;
+	if (g->addr)
+		return remote_rebalance(g, revoke, assign, arg);
 	if (live_members(g->dir, &members, &nm, 1) < 0)
 		return -1;
 	for (size_t i = 0; i < g->nown;) {
@@ -389,6 +476,14 @@ void mq_group_close(struct mq_group *g)
 		return;
 	while (g->nown)
 		mq_group_release(g, &g->own[0].tp);
+	if (g->addr) {
+		mq_client_group_leave(g->addr, g->group, g->id);
+		free(g->addr);
+		free(g->own);
+		free(g->subs);
+		free(g);
+		return;
+	}
 	mq_pathf(path, sizeof path, "%s/members/%s", g->dir, g->id);
 	unlink(path);
 	if (g->memberfd >= 0)

@@ -325,6 +325,8 @@ int mq_lag_gather(const char *datadir, char *const *groups, size_t ngroups,
 	int64_t now = mq_now_ms();
 	int rc = -1;
 
+	if (mq_remote_is(datadir))
+		return mq_client_lag(datadir, groups, ngroups, o, rep);
 	memset(rep, 0, sizeof *rep);
 	if (ngroups == 0) {
 		if (mq_group_list(datadir, &all, &nall) < 0)

@@ -84,6 +84,11 @@ char *mq_format_time(int64_t ms, char *buf, size_t n);
  * (MQ_EIO when it cannot be).  The path returned belongs to libcore and
  * lives until the next call. */
 char *mq_datadir(const char *dir);
+/* For TOPIC arguments, each a name or an address ending in /NAME (all
+ * the same address): rewrites args to the names and returns the data
+ * directory or address, as mq_datadir; NULL with MQ_EUSAGE on a bad
+ * name or addresses that disagree. */
+char *mq_topic_args(const char *dir, char **args, int n);
 
 /* ---- byte helpers (bytes.c) ----------------------------------------- */
 
@@ -363,10 +368,13 @@ extern const char *const mq_config_keys[];
  * MQ_EUSAGE saying why. */
 int mq_topic_name_check(const char *name);
 
+struct mq_remote;
+struct mq_partition_info;
 struct mq_topic {
 	char *name;
-	char *dir;                  /* DATADIR/topics/NAME */
+	char *dir;                  /* DATADIR/topics/NAME, or the address */
 	struct mq_config conf;
+	struct mq_remote *remote;   /* on an mq-serve (remote.c), or NULL */
 };
 /* Creates a topic from conf (defaults from DATADIR/defaults.conf when
  * conf is NULL).  Atomic: the topic appears whole or not at all; when it
@@ -387,6 +395,8 @@ int mq_topic_alter(struct mq_topic *t, const struct mq_config *conf);
 int mq_topic_delete(const char *datadir, const char *name);
 /* Path of partition p's directory into buf. */
 void mq_topic_partition_dir(const struct mq_topic *t, int32_t p, char *buf, size_t n);
+/* A partition's state, locally or from the server. */
+int mq_topic_partition_info(const struct mq_topic *t, int32_t p, struct mq_partition_info *pi);
 
 /* ---- indexes (index.c) ------------------------------------------------ */
 
@@ -471,6 +481,17 @@ int mq_partition_info(const char *dir, struct mq_partition_info *pi);
 int mq_partition_retention(const char *dir, const struct mq_config *conf,
 			   int64_t now_ms, size_t *removed);
 
+/* What answers a fetch (fetch.c): whole batches of one segment from the
+ * one holding offset, at most max_bytes unless the first is larger.
+ * fd is -1 when there is nothing at offset yet (else the caller closes
+ * it); MQ_ENOTFOUND when offset lies outside the log. */
+struct mq_fetch {
+	int fd;
+	int64_t pos, len;
+	struct mq_partition_info pi;
+};
+int mq_fetch_range(const char *dir, int64_t offset, int64_t max_bytes, struct mq_fetch *f);
+
 /* ---- verification (verify.c) ------------------------------------------- */
 
 struct mq_verify_problem {
@@ -499,6 +520,10 @@ int mq_verify_partition(const char *dir, int repair,
 struct mq_reader;
 
 int mq_reader_open(struct mq_reader **rp, const char *dir);
+/* A reader of partition part of a topic on an mq-serve (t->remote). */
+int mq_reader_open_remote(struct mq_reader **rp, const struct mq_topic *t, int32_t part);
+/* The partition's log end offset (remote: as the last fetch reported). */
+int64_t mq_reader_log_end(struct mq_reader *r);
 void mq_reader_close(struct mq_reader *r);
 /* Positions the reader at offset (the batch holding it).  MQ_ENOTFOUND
  * when offset is below the log start or past the end. */
@@ -529,6 +554,7 @@ struct mq_producer_opts {
 	int64_t batch_bytes;      /* 0: max.message.bytes */
 	int64_t linger_ms;
 	int fsync;                /* acknowledge after fdatasync */
+	int acks_all;             /* acknowledge at the high watermark */
 	int32_t partition;        /* -1: by key, or sticky round-robin */
 	/* Called for each batch once it is in the log; b->base_offset is
 	 * the first offset it got.  A negative return stops the producer. */
@@ -787,6 +813,91 @@ struct mq_lag_report {
 int mq_lag_gather(const char *datadir, char *const *groups, size_t ngroups,
 		  const struct mq_lag_opts *o, struct mq_lag_report *rep);
 void mq_lag_report_free(struct mq_lag_report *rep);
+
+/* ---- remote data directories (remote.c, client.c) ------------------------ */
+
+/* http://, https:// or ssh:// (DESIGN.md §5). */
+int mq_remote_is(const char *s);
+/* For a topic argument: 0 when it is a local name; 1 with *dir (the
+ * address) and *name (its last path element) malloc'd when remote. */
+int mq_address_split(const char *arg, char **dir, char **name);
+/* Bearer token from the first word of a file (else MQ_TOKEN, MQ_TOKEN_FILE). */
+int mq_remote_token_file(const char *path);
+
+struct mq_response {
+	long status;
+	struct mq_buf body;
+	int64_t log_start, log_end, high_watermark;  /* X-Mq-* headers, -1 absent */
+};
+enum { MQ_REQ_IDEMPOTENT = 1 };
+/* The connection for an address, made on first use and kept. */
+int mq_remote_get(const char *addr, struct mq_remote **rp);
+void mq_remote_free(struct mq_remote *r);
+void mq_remote_close_all(void);
+const char *mq_remote_addr(const struct mq_remote *r);
+/* One HTTP request (path from "/v1"); 0 whatever the status, -1 with
+ * MQ_EREMOTE when no answer came.  Idempotent ones are retried. */
+int mq_remote_request(struct mq_remote *r, const char *method, const char *path,
+		      const char *ctype, const void *body, size_t len, int flags,
+		      long timeout_ms, struct mq_response *resp);
+/* Turns an unsuccessful answer into the error it reports; returns -1. */
+int mq_remote_fail(struct mq_remote *r, const char *method, const char *path,
+		   const struct mq_response *resp);
+void mq_response_free(struct mq_response *resp);
+int mq_url_escape(struct mq_buf *b, const char *s);
+
+/* The API's requests (client.c), twins of the local functions. */
+int mq_client_topic_open(const char *addr, const char *name, struct mq_topic *t);
+int mq_client_topic_list(const char *addr, char ***names, size_t *n);
+int mq_client_topic_create(const char *addr, const char *name, const struct mq_config *conf);
+int mq_client_topic_alter(struct mq_topic *t, const struct mq_config *conf);
+int mq_client_topic_delete(const char *addr, const char *name);
+int mq_client_partition_info(const struct mq_topic *t, int32_t p, struct mq_partition_info *pi);
+int mq_client_offset_for_time(const struct mq_topic *t, int32_t p, int64_t ts, int64_t *off);
+enum { MQ_PRODUCE_FSYNC = 1, MQ_PRODUCE_ACKS_ALL = 2 };
+/* Appends encoded batches to partition p; *first the offset of the first. */
+int mq_client_produce(const struct mq_topic *t, int32_t p, const uint8_t *buf, size_t len,
+		      int flags, int64_t *first);
+/* Whole batches from the one holding offset, waiting up to wait_ms when
+ * there are none yet; replica names a follower (mq-replicate). */
+int mq_client_fetch(const struct mq_topic *t, int32_t p, int64_t offset, int64_t max_bytes,
+		    int64_t wait_ms, const char *replica, struct mq_response *resp);
+/* Returns when one of the partitions has data at its offset, or after wait_ms. */
+int mq_client_wait(struct mq_remote *r, const struct mq_tp *tps, const int64_t *offsets, size_t n,
+		   int64_t wait_ms);
+int mq_client_group_committed(const char *addr, const char *group, const char *topic, int32_t p,
+			      int64_t *offset);
+int mq_client_group_commit_many(const char *addr, const char *group,
+				const struct mq_commit_req *c, size_t n);
+/* Membership: commits c, then the server rebalances; assigned[i] is set
+ * to 1 for each tps[i] this member owns now. */
+int mq_client_group_heartbeat(const char *addr, const char *group, const char *member,
+			      const struct mq_tp *tps, size_t n, int64_t session_ms,
+			      const struct mq_commit_req *c, size_t nc,
+			      int32_t *assigned, size_t *nassigned);
+int mq_client_group_leave(const char *addr, const char *group, const char *member);
+int mq_client_lag(const char *addr, char *const *groups, size_t ngroups,
+		  const struct mq_lag_opts *o, struct mq_lag_report *rep);
+
+/* ---- serving (serve.c, serve_api.c) ---------------------------------------- */
+
+struct mq_serve_opts {
+	const char *datadir;
+	const char *listen;       /* ADDR:PORT, default 127.0.0.1:8092 */
+	const char *token_file;   /* NULL: no authentication */
+	int read_only;
+	int stdio;                /* one connection over stdin/stdout */
+	unsigned max_connections;
+	int64_t max_body;         /* bytes */
+	int64_t timeout_ms;       /* to receive a request; idle keep-alive */
+	void (*log)(void *arg, const char *line);      /* a line per request */
+	void (*ready)(void *arg, unsigned port);       /* listening */
+	void *arg;
+	volatile sig_atomic_t *stop;
+};
+/* Serves until *stop (or, with stdio, until the client leaves), then
+ * finishes what is in flight and releases everything. */
+int mq_serve_run(const struct mq_serve_opts *o);
 
 /* ---- segment dump (dump.c) ---------------------------------------------- */
 

@@ -175,6 +175,8 @@ int mq_group_history(const char *datadir, const char *group, const char *topic, 
 int mq_group_committed(const char *datadir, const char *group, const char *topic, int32_t p,
 		       int64_t *offset)
 {
+	if (mq_remote_is(datadir))
+		return mq_client_group_committed(datadir, group, topic, p, offset);
 	struct mq_commit h[MQ_GROUP_HISTORY];
 	size_t n;
 
@@ -252,6 +254,8 @@ static int commit_topic(const char *datadir, const char *group, const char *topi
 int mq_group_commit_many(const char *datadir, const char *group,
 			 const struct mq_commit_req *r, size_t n)
 {
+	if (mq_remote_is(datadir))
+		return mq_client_group_commit_many(datadir, group, r, n);
 	char dir[PATH_MAX];
 	int lockfd, rc = 0;
 
@@ -290,6 +294,10 @@ int mq_group_commit_many(const char *datadir, const char *group,
 int mq_group_commit(const char *datadir, const char *group, const char *topic, int32_t p,
 		    int64_t offset, int64_t end)
 {
+	if (mq_remote_is(datadir)) {
+		struct mq_commit_req r = { topic, p, offset, end };
+		return mq_client_group_commit_many(datadir, group, &r, 1);
+	}
 	struct mq_commit_req r = { topic, p, offset, end };
 
 	return mq_group_commit_many(datadir, group, &r, 1);

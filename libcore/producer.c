@@ -61,6 +61,35 @@ int mq_producer_open(struct mq_producer **pp, struct mq_topic *t,
 	return 0;
 }
 
+/* Appends encoded batches to partition i: to its log, or to the server
+ * (which assigns the offsets; they are written back into buf here as
+ * the log would have). */
+static int append(struct mq_producer *p, int32_t i, uint8_t *buf, size_t len, int64_t *first)
+{
+	struct pending *pd = &p->parts[i];
+
+	if (p->topic->remote) {
+		struct mq_batch b;
+		int64_t at;
+		int flags = (p->o.fsync ? MQ_PRODUCE_FSYNC : 0) | (p->o.acks_all ? MQ_PRODUCE_ACKS_ALL : 0);
+		if (mq_client_produce(p->topic, i, buf, len, flags, first) < 0)
+			return -1;
+		at = *first;
+		for (size_t off = 0; off < len && mq_batch_parse(buf + off, len - off, &b) > 0; off += b.size) {
+			mq_batch_set_offset(buf + off, at, b.leader_epoch);
+			at += b.last_offset_delta + 1;
+		}
+		return 0;
+	}
+	if (!pd->log) {
+		char dir[PATH_MAX];
+		mq_topic_partition_dir(p->topic, i, dir, sizeof dir);
+		if (mq_log_open(&pd->log, dir, &p->topic->conf, p->o.fsync ? MQ_LOG_FSYNC : 0) < 0)
+			return -1;
+	}
+	return mq_log_append(pd->log, buf, len, first);
+}
+
 static int flush_one(struct mq_producer *p, int32_t i)
 {
 	struct pending *pd = &p->parts[i];
@@ -69,15 +98,9 @@ static int flush_one(struct mq_producer *p, int32_t i)
 
 	if (pd->bb.count == 0)
 		return 0;
-	if (!pd->log) {
-		char dir[PATH_MAX];
-		mq_topic_partition_dir(p->topic, i, dir, sizeof dir);
-		if (mq_log_open(&pd->log, dir, &p->topic->conf, p->o.fsync ? MQ_LOG_FSYNC : 0) < 0)
-			return -1;
-	}
 	if (mq_batch_builder_finish(&pd->bb, (size_t)p->topic->conf.max_message_bytes) < 0)
 		return -1;
-	if (mq_log_append(pd->log, pd->bb.out.p, pd->bb.out.len, &first) < 0)
+	if (append(p, i, pd->bb.out.p, pd->bb.out.len, &first) < 0)
 		return -1;
 	if (p->o.on_ack) {
 		struct mq_batch b;
@@ -139,8 +162,6 @@ int mq_producer_add(struct mq_producer *p, int32_t part, int64_t ts,
 int mq_producer_append_batches(struct mq_producer *p, int32_t part, uint8_t *buf, size_t len,
 			       int64_t *first)
 {
-	struct pending *pd;
-
 	if (part < 0) {
 		part = p->o.partition >= 0 ? p->o.partition : p->sticky;
 		p->sticky = (p->sticky + 1) % p->nparts;
@@ -148,14 +169,7 @@ int mq_producer_append_batches(struct mq_producer *p, int32_t part, uint8_t *buf
 	if (part >= p->nparts)
 		return mq_error(MQ_EUSAGE, "partition %d out of range: topic '%s' has %d", part,
 				p->topic->name, p->nparts);
-	pd = &p->parts[part];
-	if (!pd->log) {
-		char dir[PATH_MAX];
-		mq_topic_partition_dir(p->topic, part, dir, sizeof dir);
-		if (mq_log_open(&pd->log, dir, &p->topic->conf, p->o.fsync ? MQ_LOG_FSYNC : 0) < 0)
-			return -1;
-	}
-	if (mq_log_append(pd->log, buf, len, first) < 0)
+	if (append(p, part, buf, len, first) < 0)
 		return -1;
 	if (p->o.on_ack) {
 		struct mq_batch b;

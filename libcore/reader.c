@@ -9,6 +9,11 @@
  * before a roll is never skipped.  A batch not yet whole is "not there
  * yet", never an error.  An open descriptor keeps a segment readable even
  * when retention unlinks it.
+ *
+ * A reader of a remote partition (mq_reader_open_remote) does the same
+ * over fetch requests: it holds the batches of the last answer and asks
+ * for more from where they end, checking each batch's CRC as a local
+ * read does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +36,71 @@ struct mq_reader {
 	int check_crc;
 	int waiting;              /* positioned in a partition with no segment */
 	struct mq_walk w;
+	/* remote */
+	const struct mq_topic *t;
+	int32_t part;
+	struct mq_response resp;
+	size_t rpos;              /* next batch in resp.body */
+	int64_t log_end;          /* as the last answer said */
 };
+
+#define MQ_FETCH_BYTES (1 << 20)
+
+int mq_reader_open_remote(struct mq_reader **rp, const struct mq_topic *t, int32_t part)
+{
+	struct mq_reader *r = calloc(1, sizeof *r);
+
+	if (!r)
+		return mq_syserr("cannot open partition %d of '%s'", part, t->name);
+	snprintf(r->dir, sizeof r->dir, "%s/%s/%d", t->dir, t->name, part);
+	snprintf(r->file, sizeof r->file, "%s", r->dir);
+	r->segfd = -1;
+	r->check_crc = 1;
+	r->t = t;
+	r->part = part;
+	r->log_end = -1;
+	*rp = r;
+	return 0;
+}
+
+static int remote_next(struct mq_reader *r, struct mq_batch *b)
+{
+	for (int fetched = 0;;) {
+		if (r->rpos < r->resp.body.len) {
+			const uint8_t *p = r->resp.body.p + r->rpos;
+			size_t avail = r->resp.body.len - r->rpos;
+			int rc = mq_batch_parse(p, avail, b);
+			if (rc != MQ_BATCH_OK || (r->check_crc && !mq_batch_crc_ok(b)))
+				return mq_error(MQ_ECORRUPT, "corrupt batch from '%s' at offset %lld: %s",
+						r->dir, (long long)r->next,
+						rc == MQ_BATCH_BAD ? mq_errmsg() :
+						rc == MQ_BATCH_SHORT ? "truncated" : "CRC mismatch");
+			r->rpos += b->size;
+			if (mq_batch_last_offset(b) < r->min_offset)
+				continue;
+			r->next = mq_batch_last_offset(b) + 1;
+			return 1;
+		}
+		if (fetched)
+			return 0;
+		r->rpos = 0;
+		if (mq_client_fetch(r->t, r->part, r->next, MQ_FETCH_BYTES, 0, NULL, &r->resp) < 0)
+			return -1;
+		r->log_end = r->resp.log_end;
+		fetched = 1;
+	}
+}
+
+int64_t mq_reader_log_end(struct mq_reader *r)
+{
+	struct mq_partition_info pi;
+
+	if (r->t && r->log_end >= 0)
+		return r->log_end;
+	if (r->t ? mq_client_partition_info(r->t, r->part, &pi) < 0 : mq_partition_info(r->dir, &pi) < 0)
+		return -1;
+	return pi.log_end;
+}
 
 int mq_reader_open(struct mq_reader **rp, const char *dir)
 {
@@ -57,6 +126,7 @@ void mq_reader_close(struct mq_reader *r)
 	if (r->segfd >= 0)
 		close(r->segfd);
 	mq_walk_free(&r->w);
+	mq_response_free(&r->resp);
 	free(r);
 }
 
@@ -97,6 +167,11 @@ int mq_reader_seek(struct mq_reader *r, int64_t offset)
 	int damaged;
 	int64_t pos;
 
+	if (r->t) {
+		r->min_offset = r->next = offset;
+		r->rpos = r->resp.body.len = 0;
+		return 0;
+	}
 	if (mq_partition_info(r->dir, &pi) < 0)
 		return -1;
 	if (offset < pi.log_start)
@@ -166,6 +241,8 @@ int mq_reader_next(struct mq_reader *r, struct mq_batch *b)
 	struct stat st;
 	int rc;
 
+	if (r->t)
+		return remote_next(r, b);
 	if (r->segfd < 0) {
 		if (mq_reader_seek(r, r->waiting ? r->next : 0) < 0)
 			return -1;
@@ -216,6 +293,18 @@ int mq_reader_skip_corrupt(struct mq_reader *r)
 	int64_t nb;
 	int newer;
 
+	if (r->t) {
+		struct mq_batch b;
+		/* the batch that failed is still at rpos: pass it, or all the
+		 * answer when even its header is bad */
+		if (mq_batch_parse(r->resp.body.p + r->rpos, r->resp.body.len - r->rpos, &b) == MQ_BATCH_OK) {
+			r->rpos += b.size;
+			r->next = mq_batch_last_offset(&b) + 1;
+		} else {
+			r->rpos = r->resp.body.len;
+		}
+		return 0;
+	}
 	/* a batch whose header holds up (a CRC mismatch): skip just it */
 	if (mq_pread_full(r->segfd, h, sizeof h, r->w.pos) == (ssize_t)sizeof h &&
 	    fstat(r->segfd, &st) == 0) {
@@ -252,6 +341,8 @@ int mq_reader_seek_time(struct mq_reader *r, int64_t ts, int64_t *offset)
 	struct mq_partition_info pi;
 	size_t n;
 
+	if (r->t)
+		return mq_client_offset_for_time(r->t, r->part, ts, offset) < 0 ? -1 : mq_reader_seek(r, *offset);
 	if (mq_partition_info(r->dir, &pi) < 0 || mq_segments_list(r->dir, &segs, &n) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {

@@ -52,6 +52,10 @@ static int topics_dir(const char *datadir, char *buf, size_t n)
 
 int mq_topic_defaults(const char *datadir, struct mq_config *c)
 {
+	if (mq_remote_is(datadir)) {
+		mq_config_default(c);
+		return 0;
+	}
 	char path[PATH_MAX], *text;
 	int rc;
 
@@ -79,6 +83,8 @@ static int write_conf(const char *dir, const struct mq_config *c)
 
 int mq_topic_create(const char *datadir, const char *name, const struct mq_config *conf)
 {
+	if (mq_remote_is(datadir))
+		return mq_client_topic_create(datadir, name, conf);
 	char top[PATH_MAX], tmp[PATH_MAX], dst[PATH_MAX], p[PATH_MAX];
 	struct mq_config c;
 
@@ -130,6 +136,8 @@ fail:
 
 int mq_topic_open(const char *datadir, const char *name, struct mq_topic *t)
 {
+	if (mq_remote_is(datadir))
+		return mq_client_topic_open(datadir, name, t);
 	char path[PATH_MAX], *text;
 
 	memset(t, 0, sizeof *t);
@@ -179,6 +187,17 @@ void mq_topic_close(struct mq_topic *t)
 	free(t->name);
 	free(t->dir);
 	t->name = t->dir = NULL;
+	t->remote = NULL;
+}
+
+int mq_topic_partition_info(const struct mq_topic *t, int32_t p, struct mq_partition_info *pi)
+{
+	char dir[PATH_MAX];
+
+	if (t->remote)
+		return mq_client_partition_info(t, p, pi);
+	mq_topic_partition_dir(t, p, dir, sizeof dir);
+	return mq_partition_info(dir, pi);
 }
 
 void mq_topic_partition_dir(const struct mq_topic *t, int32_t p, char *buf, size_t n)
@@ -200,6 +219,8 @@ void mq_strv_free(char **v, size_t n)
 
 int mq_topic_list(const char *datadir, char ***names, size_t *n)
 {
+	if (mq_remote_is(datadir))
+		return mq_client_topic_list(datadir, names, n);
 	char top[PATH_MAX];
 	DIR *d;
 	struct dirent *e;
@@ -239,6 +260,8 @@ oom:
 
 int mq_topic_alter(struct mq_topic *t, const struct mq_config *conf)
 {
+	if (t->remote)
+		return mq_client_topic_alter(t, conf);
 	char p[PATH_MAX];
 
 	if (conf->partitions < t->conf.partitions)
@@ -262,6 +285,8 @@ int mq_topic_alter(struct mq_topic *t, const struct mq_config *conf)
 
 int mq_topic_delete(const char *datadir, const char *name)
 {
+	if (mq_remote_is(datadir))
+		return mq_client_topic_delete(datadir, name);
 	char src[PATH_MAX], dst[PATH_MAX];
 
 	if (mq_topic_name_check(name) < 0)

@@ -1,0 +1,642 @@
+/*
+ * serve_api.c: mq-serve's /v1 API over a data directory (the reference
+ * is mq-serve(1); client.c makes these requests).
+ *
+ *   GET    /healthz  /metrics
+ *   GET    /v1/topics                                  list
+ *   GET|PUT|PATCH|DELETE /v1/topics/T                  describe, create, alter, delete
+ *   GET    /v1/topics/T/partitions/P                   partition state
+ *   GET    /v1/topics/T/partitions/P/offset?time=MS    offset by time
+ *   GET    /v1/topics/T/partitions/P/batches?offset=O&max_bytes=B&wait_ms=W
+ *   POST   /v1/topics/T[/partitions/P]/records          produce
+ *   POST   /v1/wait?wait_ms=W                           wait for any of several
+ *   GET    /v1/groups                                  list
+ *   GET    /v1/groups/G/offsets/T      POST /v1/groups/G/offsets
+ *   POST|DELETE /v1/groups/G/members/ID                heartbeat, leave
+ *   GET    /v1/lag?group=G&topic=T&window_ms=&allowed_lag=
+ *
+ * Every name in a path is checked (DESIGN.md §2) before it is used, after
+ * libmicrohttpd decoded it, so "..%2f" is a 400 and never a path.
+ *
+ * Fetches answer from the segment file with sendfile (fetch.c finds the
+ * byte range) and long-poll on the server's inotify watches.  Produce
+ * requests append under a per-partition mutex to appenders kept open
+ * between requests (the partition's flock still orders them against
+ * other processes), and answer only once the batches are in the log.
+ * Remote group members are held here: each has a real group membership
+ * (group.c) opened by this process, renewed by its heartbeats and closed
+ * when they stop for longer than the member's session timeout.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "serve_priv.h"
+
+#define MAX_WAIT_MS 15000
+#define MAX_SEGS 8
+
+typedef enum MHD_Result result;
+
+static const char *arg(struct MHD_Connection *c, const char *k)
+{
+	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, k);
+}
+
+static int64_t arg_int(struct MHD_Connection *c, const char *k, int64_t dflt, int64_t max)
+{
+	const char *v = arg(c, k);
+	int64_t n;
+
+	if (!v || mq_parse_int(v, INT64_MIN, INT64_MAX, &n) < 0)
+		return dflt;
+	return n > max ? max : n;
+}
+
+static result bad(struct srv_req *q, struct MHD_Connection *c, const char *fmt, const char *s)
+{
+	char msg[600];
+
+	snprintf(msg, sizeof msg, fmt, s);
+	return mq_srv_error(q, c, 400, MQ_EUSAGE, msg);
+}
+
+/* ---- topics ---- */
+
+static json_t *partition_json(const char *dir, int32_t p)
+{
+	struct mq_partition_info pi;
+
+	if (mq_partition_info(dir, &pi) < 0)
+		return NULL;
+	return json_pack("{s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "partition", p,
+			 "log_start", (json_int_t)pi.log_start, "log_end", (json_int_t)pi.log_end,
+			 "high_watermark", (json_int_t)pi.high_watermark, "bytes", (json_int_t)pi.bytes,
+			 "segments", (json_int_t)pi.nsegments,
+			 "first_timestamp", (json_int_t)pi.first_timestamp,
+			 "last_timestamp", (json_int_t)pi.last_timestamp);
+}
+
+static json_t *describe(const struct mq_topic *t)
+{
+	json_t *conf = json_object(), *parts = json_array();
+	char val[64], dir[PATH_MAX];
+
+	for (size_t i = 0; mq_config_keys[i]; i++)
+		if (mq_config_get(&t->conf, mq_config_keys[i], val, sizeof val) == 0)
+			json_object_set_new(conf, mq_config_keys[i], json_string(val));
+	for (int32_t p = 0; p < t->conf.partitions; p++) {
+		json_t *pj;
+		mq_topic_partition_dir(t, p, dir, sizeof dir);
+		if (!(pj = partition_json(dir, p))) {
+			json_decref(conf);
+			json_decref(parts);
+			return NULL;
+		}
+		json_array_append_new(parts, pj);
+	}
+	return json_pack("{s:s,s:o,s:o}", "name", t->name, "config", conf, "partitions", parts);
+}
+
+/* Checks the name, the token, and opens the topic; -1 with *res queued. */
+static int open_topic(struct srv_req *q, struct MHD_Connection *c, const char *name, int write,
+		      struct mq_topic *t, result *res)
+{
+	if (mq_topic_name_check(name) < 0) {
+		*res = mq_srv_fail(q, c);
+		return -1;
+	}
+	if (mq_srv_allowed(q, c, write, name, res) < 0)
+		return -1;
+	if (mq_topic_open(q->s->o.datadir, name, t) < 0) {
+		*res = mq_srv_fail(q, c);
+		return -1;
+	}
+	return 0;
+}
+
+static int32_t partition_of(struct MHD_Connection *c, const struct mq_topic *t, const char *s)
+{
+	int64_t p;
+
+	(void)c;
+	if (mq_parse_int(s, 0, INT32_MAX, &p) < 0)
+		return mq_error(MQ_EUSAGE, "invalid partition '%s'", s);
+	if (p >= t->conf.partitions)
+		return mq_error(MQ_ENOTFOUND, "partition %lld not found: topic '%s' has %d", (long long)p,
+				t->name, t->conf.partitions);
+	return (int32_t)p;
+}
+
+/* Reads a {"config":{...}} body into conf. */
+static int config_body(struct srv_req *q, struct mq_config *conf)
+{
+	json_t *j, *cj, *v;
+	const char *k;
+	json_error_t e;
+
+	if (q->body.len == 0)
+		return 0;
+	if (!(j = json_loadb((const char *)q->body.p, q->body.len, 0, &e)))
+		return mq_error(MQ_EUSAGE, "invalid JSON body: %s", e.text);
+	cj = json_object_get(j, "config");
+	json_object_foreach(cj, k, v) {
+		char buf[64];
+		const char *val = buf;
+		if (json_is_string(v))
+			val = json_string_value(v);
+		else if (json_is_integer(v))
+			snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+		else {
+			json_decref(j);
+			return mq_error(MQ_EUSAGE, "config value of '%s' is not a string or number", k);
+		}
+		if (mq_config_set(conf, k, val) < 0) {
+			json_decref(j);
+			return -1;
+		}
+	}
+	json_decref(j);
+	return 0;
+}
+
+static result topic(struct srv_req *q, struct MHD_Connection *c, const char *name, const char *method)
+{
+	struct srv *s = q->s;
+	struct mq_topic t;
+	struct mq_config conf;
+	result res;
+	json_t *d;
+
+	if (!strcmp(method, "PUT")) {
+		if (mq_topic_name_check(name) < 0)
+			return mq_srv_fail(q, c);
+		if (mq_srv_allowed(q, c, 1, name, &res) < 0)
+			return res;
+		if (mq_topic_defaults(s->o.datadir, &conf) < 0 || config_body(q, &conf) < 0 ||
+		    mq_topic_create(s->o.datadir, name, &conf) < 0 ||
+		    mq_topic_open(s->o.datadir, name, &t) < 0)
+			return mq_srv_fail(q, c);
+		d = describe(&t);
+		mq_topic_close(&t);
+		return d ? mq_srv_json(q, c, 201, d) : mq_srv_fail(q, c);
+	}
+	int write = strcmp(method, "GET") != 0;
+	if (open_topic(q, c, name, write, &t, &res) < 0)
+		return res;
+	if (!strcmp(method, "DELETE")) {
+		mq_topic_close(&t);
+		mq_srv_close_logs(s, t.dir);
+		if (mq_topic_delete(s->o.datadir, name) < 0)
+			return mq_srv_fail(q, c);
+		return mq_srv_reply(q, c, 204, MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT));
+	}
+	if (!strcmp(method, "PATCH")) {
+		conf = t.conf;
+		if (config_body(q, &conf) < 0 || mq_topic_alter(&t, &conf) < 0) {
+			mq_topic_close(&t);
+			return mq_srv_fail(q, c);
+		}
+	} else if (strcmp(method, "GET")) {
+		mq_topic_close(&t);
+		return mq_srv_error(q, c, 405, MQ_EUSAGE, "method not allowed");
+	}
+	d = describe(&t);
+	mq_topic_close(&t);
+	return d ? mq_srv_json(q, c, 200, d) : mq_srv_fail(q, c);
+}
+
+/* ---- produce ---- */
+
+void mq_srv_close_logs(struct srv *s, const char *prefix)
+{
+	struct srv_log **pp = &s->logs;
+
+	pthread_mutex_lock(&s->logs_lock);
+	while (*pp) {
+		struct srv_log *l = *pp;
+		if (prefix && strncmp(l->dir, prefix, strlen(prefix))) {
+			pp = &l->next;
+			continue;
+		}
+		*pp = l->next;
+		pthread_mutex_lock(&l->lock);
+		mq_log_close(l->log);
+		pthread_mutex_unlock(&l->lock);
+		pthread_mutex_destroy(&l->lock);
+		free(l);
+	}
+	pthread_mutex_unlock(&s->logs_lock);
+}
+
+/* The open appender of a partition, locked; NULL on error. */
+static struct srv_log *get_log(struct srv *s, const char *dir, const struct mq_config *conf, int fsync)
+{
+	struct srv_log *l;
+
+	pthread_mutex_lock(&s->logs_lock);
+	for (l = s->logs; l; l = l->next)
+		if (l->fsync == fsync && !strcmp(l->dir, dir))
+			break;
+	if (l && memcmp(&l->conf, conf, sizeof *conf)) {
+		/* the topic was altered: reopen with its new config */
+		pthread_mutex_lock(&l->lock);
+		mq_log_close(l->log);
+		l->log = NULL;
+		pthread_mutex_unlock(&l->lock);
+	}
+	if (!l) {
+		if (!(l = calloc(1, sizeof *l))) {
+			pthread_mutex_unlock(&s->logs_lock);
+			mq_syserr("cannot open partition '%s'", dir);
+			return NULL;
+		}
+		snprintf(l->dir, sizeof l->dir, "%s", dir);
+		l->fsync = fsync;
+		pthread_mutex_init(&l->lock, NULL);
+		l->next = s->logs;
+		s->logs = l;
+	}
+	pthread_mutex_lock(&l->lock);
+	pthread_mutex_unlock(&s->logs_lock);
+	if (!l->log) {
+		l->conf = *conf;
+		if (mq_log_open(&l->log, dir, conf, fsync ? MQ_LOG_FSYNC : 0) < 0) {
+			l->log = NULL;
+			pthread_mutex_unlock(&l->lock);
+			return NULL;
+		}
+	}
+	return l;
+}
+
+struct acks {
+	json_t *results;
+};
+
+static int on_ack(void *arg, int32_t part, const struct mq_batch *b)
+{
+	struct acks *a = arg;
+
+	json_array_append_new(a->results, json_pack("{s:i,s:I,s:i}", "partition", part, "offset",
+						    (json_int_t)b->base_offset, "count",
+						    b->last_offset_delta + 1));
+	return 0;
+}
+
+/* Encoded batches: checked whole, then appended in one write. */
+static int produce_batches(struct srv_req *q, struct mq_topic *t, int32_t part, int fsync,
+			   struct acks *a)
+{
+	struct srv *s = q->s;
+	struct mq_batch b;
+	char dir[PATH_MAX];
+	int64_t first, count = 0;
+	size_t off;
+
+	if (q->body.len == 0)
+		return mq_error(MQ_EUSAGE, "no batches in the request body");
+	for (off = 0; off < q->body.len; off += b.size) {
+		int rc = mq_batch_parse(q->body.p + off, q->body.len - off, &b);
+		if (rc == MQ_BATCH_SHORT)
+			return mq_error(MQ_ECORRUPT, "truncated batch at byte %zu of the request", off);
+		if (rc == MQ_BATCH_BAD || !mq_batch_crc_ok(&b))
+			return mq_error(MQ_ECORRUPT, "corrupt batch at byte %zu of the request%s%s", off,
+					rc == MQ_BATCH_BAD ? ": " : ": CRC mismatch",
+					rc == MQ_BATCH_BAD ? mq_errmsg() : "");
+		if (b.size > (size_t)t->conf.max_message_bytes)
+			return mq_error(MQ_ENEG, "batch of %zu bytes is larger than max.message.bytes (%d)",
+					b.size, t->conf.max_message_bytes);
+		count += b.last_offset_delta + 1;
+	}
+	if (part < 0) {
+		pthread_mutex_lock(&s->lock);
+		part = (int32_t)(s->rr++ % t->conf.partitions);
+		pthread_mutex_unlock(&s->lock);
+	}
+	mq_topic_partition_dir(t, part, dir, sizeof dir);
+	struct srv_log *l = get_log(s, dir, &t->conf, fsync);
+	if (!l)
+		return -1;
+	int rc = mq_log_append(l->log, q->body.p, q->body.len, &first);
+	if (rc < 0) {
+		/* after a failed write or sync the appender is not to be reused */
+		mq_log_close(l->log);
+		l->log = NULL;
+	}
+	pthread_mutex_unlock(&l->lock);
+	if (rc < 0)
+		return -1;
+	json_array_append_new(a->results, json_pack("{s:i,s:I,s:I}", "partition", part, "offset",
+						    (json_int_t)first, "count", (json_int_t)count));
+	return 0;
+}
+
+/* Lines or JSON lines, batched by the producer as mq-produce would. */
+static int produce_records(struct srv_req *q, struct MHD_Connection *c, struct mq_topic *t,
+			   int32_t part, int fsync, int json, struct acks *a)
+{
+	struct mq_producer *p;
+	struct mq_producer_opts po = { .fsync = fsync, .partition = part, .on_ack = on_ack, .arg = a,
+				       .codec = t->conf.compression >= 0 &&
+						mq_codec_can_write(t->conf.compression) ?
+						t->conf.compression : MQ_CODEC_NONE };
+	const char *key = arg(c, "key");
+	const char *text = (const char *)q->body.p, *end = text + q->body.len;
+	int64_t now = mq_now_ms();
+	int rc = 0;
+
+	if (mq_producer_open(&p, t, &po) < 0)
+		return -1;
+	while (rc >= 0 && text < end) {
+		const char *nl = memchr(text, '\n', (size_t)(end - text));
+		size_t n = (size_t)((nl ? nl : end) - text);
+		if (!json) {
+			rc = mq_producer_add(p, -1, now, key, key ? (int32_t)strlen(key) : -1, text,
+					     (int32_t)n, NULL, 0);
+		} else if (n > 0) {
+			struct mq_json_record r = { 0 };
+			if ((rc = mq_json_record_parse(text, n, &r)) == 0) {
+				if (r.partition >= t->conf.partitions)
+					rc = mq_error(MQ_EUSAGE, "partition %d out of range: topic '%s' has %d",
+						      r.partition, t->name, t->conf.partitions);
+				else
+					rc = mq_producer_add(p, part >= 0 ? part : r.partition,
+							     r.timestamp >= 0 ? r.timestamp : now,
+							     r.key.p, r.key_null ? -1 : (int32_t)r.key.len,
+							     r.value.p, r.value_null ? -1 : (int32_t)r.value.len,
+							     r.headers, r.nheaders);
+			}
+			mq_json_record_free(&r);
+		}
+		text += n + 1;
+	}
+	if (rc >= 0)
+		rc = mq_producer_flush(p);
+	if (mq_producer_close(p) < 0)
+		rc = -1;
+	return rc < 0 ? -1 : 0;
+}
+
+static result produce(struct srv_req *q, struct MHD_Connection *c, const char *name, const char *ps)
+{
+	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+	const char *fs = arg(c, "fsync");
+	struct mq_topic t;
+	struct acks a;
+	int32_t part = -1;
+	int rc, fsync = fs && strcmp(fs, "0");
+	result res;
+
+	if (open_topic(q, c, name, 1, &t, &res) < 0)
+		return res;
+	if (ps && (part = partition_of(c, &t, ps)) < 0) {
+		mq_topic_close(&t);
+		return mq_srv_fail(q, c);
+	}
+	a.results = json_array();
+	if (!ct || !strncmp(ct, "application/vnd.kafka.batch", 27) || !strncmp(ct, "application/octet-stream", 24))
+		rc = produce_batches(q, &t, part, fsync, &a);
+	else if (!strncmp(ct, "text/plain", 10))
+		rc = produce_records(q, c, &t, part, fsync, 0, &a);
+	else if (!strncmp(ct, "application/x-ndjson", 20) || !strncmp(ct, "application/json", 16))
+		rc = produce_records(q, c, &t, part, fsync, 1, &a);
+	else
+		rc = mq_error(MQ_EUSAGE, "unsupported content type '%s'", ct);
+	if (rc < 0) {
+		int cls = mq_errclass();
+		json_decref(a.results);
+		mq_topic_close(&t);
+		if (cls == MQ_ECORRUPT)
+			return mq_srv_error(q, c, 422, cls, mq_errmsg());
+		return mq_srv_fail(q, c);
+	}
+	json_t *j = json_pack("{s:s,s:o}", "topic", t.name, "results", a.results);
+	mq_topic_close(&t);
+	return mq_srv_json(q, c, 200, j);
+}
+
+/* ---- fetch ---- */
+
+static void range_headers(struct MHD_Response *r, const struct mq_partition_info *pi)
+{
+	char v[32];
+
+	snprintf(v, sizeof v, "%lld", (long long)pi->log_start);
+	MHD_add_response_header(r, "X-Mq-Log-Start", v);
+	snprintf(v, sizeof v, "%lld", (long long)pi->log_end);
+	MHD_add_response_header(r, "X-Mq-Log-End", v);
+	snprintf(v, sizeof v, "%lld", (long long)pi->high_watermark);
+	MHD_add_response_header(r, "X-Mq-High-Watermark", v);
+}
+
+static result fetch(struct srv_req *q, struct MHD_Connection *c, struct mq_topic *t, int32_t part)
+{
+	struct srv *s = q->s;
+	struct mq_fetch f;
+	char dir[PATH_MAX];
+	int64_t offset = arg_int(c, "offset", -1, INT64_MAX);
+	int64_t max = arg_int(c, "max_bytes", 1 << 20, 64 << 20);
+	int64_t wait = arg_int(c, "wait_ms", 0, MAX_WAIT_MS);
+	int64_t deadline = mq_now_ms() + wait;
+	uint64_t gen = mq_srv_gen(s);
+
+	if (offset < 0)
+		return bad(q, c, "missing or invalid offset%s", "");
+	if (max < 1)
+		max = 1;
+	mq_topic_partition_dir(t, part, dir, sizeof dir);
+	if (wait > 0)
+		mq_srv_watch(s, dir);
+	for (;;) {
+		if (mq_fetch_range(dir, offset, max, &f) < 0) {
+			if (mq_errclass() == MQ_ENOTFOUND) {
+				json_t *j = json_pack("{s:s,s:i,s:I,s:I}", "error", mq_errmsg(), "class", MQ_ENOTFOUND,
+						      "log_start", (json_int_t)f.pi.log_start,
+						      "log_end", (json_int_t)f.pi.log_end);
+				return mq_srv_json(q, c, 416, j);
+			}
+			return mq_srv_fail(q, c);
+		}
+		if (f.fd >= 0 || mq_now_ms() >= deadline || s->stopping)
+			break;
+		mq_srv_wait_change(s, &gen, deadline);
+	}
+	struct MHD_Response *r = f.fd >= 0 ?
+		MHD_create_response_from_fd_at_offset64((uint64_t)f.len, f.fd, (uint64_t)f.pos) :
+		MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		if (f.fd >= 0)
+			close(f.fd);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "application/vnd.kafka.batch");
+	range_headers(r, &f.pi);
+	q->bytes = (uint64_t)f.len;
+	return mq_srv_reply(q, c, 200, r);
+}
+
+static result offset_for_time(struct srv_req *q, struct MHD_Connection *c, struct mq_topic *t,
+			      int32_t part)
+{
+	struct mq_reader *r;
+	char dir[PATH_MAX];
+	const char *ts = arg(c, "time");
+	int64_t when, off;
+
+	if (!ts || mq_parse_int(ts, INT64_MIN, INT64_MAX, &when) < 0)
+		return bad(q, c, "missing or invalid time%s", "");
+	mq_topic_partition_dir(t, part, dir, sizeof dir);
+	if (mq_reader_open(&r, dir) < 0)
+		return mq_srv_fail(q, c);
+	if (mq_reader_seek_time(r, when, &off) < 0) {
+		mq_reader_close(r);
+		return mq_srv_fail(q, c);
+	}
+	mq_reader_close(r);
+	return mq_srv_json(q, c, 200, json_pack("{s:I}", "offset", (json_int_t)off));
+}
+
+static result partition(struct srv_req *q, struct MHD_Connection *c, const char *name,
+			const char *ps, const char *what, const char *method)
+{
+	struct mq_topic t;
+	char dir[PATH_MAX];
+	int32_t part;
+	result res;
+
+	if (what && !strcmp(what, "records") && !strcmp(method, "POST"))
+		return produce(q, c, name, ps);
+	if (strcmp(method, "GET"))
+		return mq_srv_error(q, c, 405, MQ_EUSAGE, "method not allowed");
+	if (open_topic(q, c, name, 0, &t, &res) < 0)
+		return res;
+	if ((part = partition_of(c, &t, ps)) < 0)
+		res = mq_srv_fail(q, c);
+	else if (!what) {
+		json_t *j;
+		mq_topic_partition_dir(&t, part, dir, sizeof dir);
+		res = (j = partition_json(dir, part)) ? mq_srv_json(q, c, 200, j) : mq_srv_fail(q, c);
+	} else if (!strcmp(what, "batches"))
+		res = fetch(q, c, &t, part);
+	else if (!strcmp(what, "offset"))
+		res = offset_for_time(q, c, &t, part);
+	else
+		res = mq_srv_error(q, c, 404, MQ_ENOTFOUND, "no such endpoint");
+	mq_topic_close(&t);
+	return res;
+}
+
+/* POST /v1/wait: returns once one of the partitions has data at its
+ * offset (or its log moved past it), or when the wait is over. */
+static result wait_any(struct srv_req *q, struct MHD_Connection *c)
+{
+	struct srv *s = q->s;
+	int64_t wait = arg_int(c, "wait_ms", 0, MAX_WAIT_MS), deadline = mq_now_ms() + wait;
+	uint64_t gen = mq_srv_gen(s);
+	json_t *j, *a, *ready = json_array();
+	size_t n;
+	char dir[PATH_MAX];
+	result res;
+
+	if (!(j = json_loadb((const char *)q->body.p, q->body.len, 0, NULL)) ||
+	    !json_is_array(a = json_object_get(j, "partitions"))) {
+		json_decref(j);
+		json_decref(ready);
+		return bad(q, c, "invalid JSON body%s", "");
+	}
+	n = json_array_size(a);
+	for (size_t i = 0; i < n; i++) {
+		const char *tn = json_string_value(json_object_get(json_array_get(a, i), "topic"));
+		if (!tn || mq_topic_name_check(tn) < 0 || mq_srv_allowed(q, c, 0, tn, &res) < 0) {
+			json_decref(j);
+			json_decref(ready);
+			return tn ? (mq_errclass() == MQ_EUSAGE ? mq_srv_fail(q, c) : res) :
+				    bad(q, c, "invalid JSON body%s", "");
+		}
+		mq_pathf(dir, sizeof dir, "%s/topics/%s", s->o.datadir, tn);
+		mq_srv_watch(s, dir);
+	}
+	for (;;) {
+		for (size_t i = 0; i < n; i++) {
+			json_t *e = json_array_get(a, i);
+			struct mq_partition_info pi;
+			const char *tn = json_string_value(json_object_get(e, "topic"));
+			json_int_t p = json_integer_value(json_object_get(e, "partition"));
+			json_int_t off = json_integer_value(json_object_get(e, "offset"));
+			if (p < 0 || p > INT32_MAX)
+				continue;
+			mq_pathf(dir, sizeof dir, "%s/topics/%s/%lld", s->o.datadir, tn, (long long)p);
+			mq_srv_watch(s, dir);
+			if (mq_partition_info(dir, &pi) < 0 || pi.log_end != off)
+				json_array_append_new(ready, json_pack("{s:s,s:I}", "topic", tn, "partition", p));
+		}
+		if (json_array_size(ready) || mq_now_ms() >= deadline || s->stopping)
+			break;
+		mq_srv_wait_change(s, &gen, deadline);
+	}
+	json_decref(j);
+	return mq_srv_json(q, c, 200, json_pack("{s:o}", "ready", ready));
+}
+
+/* ---- routing ---- */
+
+enum MHD_Result mq_srv_dispatch(struct srv_req *q, struct MHD_Connection *c, const char *url,
+				const char *method)
+{
+	char buf[2048], *seg[MAX_SEGS], *save = NULL;
+	size_t n = 0;
+	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	result res;
+
+	if (strlen(url) >= sizeof buf)
+		return mq_srv_error(q, c, 414, MQ_EUSAGE, "URI too long");
+	strcpy(buf, url);
+	for (char *p = strtok_r(buf, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
+		if (n == MAX_SEGS)
+			return mq_srv_error(q, c, 404, MQ_ENOTFOUND, "no such endpoint");
+		seg[n++] = p;
+	}
+	if (n == 1 && !strcmp(seg[0], "healthz") && get)
+		return mq_srv_reply(q, c, 200, MHD_create_response_from_buffer(3, "ok\n", MHD_RESPMEM_PERSISTENT));
+	if (n == 1 && !strcmp(seg[0], "metrics") && get) {
+		if (mq_srv_allowed(q, c, 0, NULL, &res) < 0)
+			return res;
+		return mq_srv_metrics(q, c);
+	}
+	if (n < 2 || strcmp(seg[0], "v1"))
+		return mq_srv_error(q, c, 404, MQ_ENOTFOUND, "no such endpoint");
+	if (!strcmp(seg[1], "topics")) {
+		if (n >= 3 && mq_topic_name_check(seg[2]) < 0)
+			return mq_srv_fail(q, c);
+		if (n == 2 && get) {
+			char **names;
+			size_t k;
+			if (mq_srv_allowed(q, c, 0, NULL, &res) < 0)
+				return res;
+			if (mq_topic_list(q->s->o.datadir, &names, &k) < 0)
+				return mq_srv_fail(q, c);
+			json_t *a = json_array();
+			for (size_t i = 0; i < k; i++)
+				if (mq_srv_may(q, 0, names[i]))
+					json_array_append_new(a, json_string(names[i]));
+			mq_strv_free(names, k);
+			return mq_srv_json(q, c, 200, json_pack("{s:o}", "topics", a));
+		}
+		if (n == 3)
+			return topic(q, c, seg[2], method);
+		if (n == 4 && !strcmp(seg[3], "records") && !strcmp(method, "POST"))
+			return produce(q, c, seg[2], NULL);
+		if ((n == 5 || n == 6) && !strcmp(seg[3], "partitions"))
+			return partition(q, c, seg[2], seg[4], n == 6 ? seg[5] : NULL, method);
+	} else if (!strcmp(seg[1], "wait") && n == 2 && !strcmp(method, "POST")) {
+		return wait_any(q, c);
+	} else if (!strcmp(seg[1], "groups") || !strcmp(seg[1], "lag")) {
+		return mq_srv_groups(q, c, seg + 1, n - 1, method);
+	}
+	return mq_srv_error(q, c, 404, MQ_ENOTFOUND, "no such endpoint");
+}
