@@ -30,7 +30,9 @@
  * the membership lives in that server (serve_groups.c) and this side
  * heartbeats every MQ_GROUP_POLL_MS: each heartbeat rebalances there and
  * answers with what this member owns, from which the revoke and assign
- * calls are made here as for a local member.
+ * calls are made here as for a local member.  The server ends a member
+ * that has not heartbeaten for its session timeout (MQ_SESSION_TIMEOUT,
+ * default 10s, at least 1s).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -96,7 +98,11 @@ static int remote_rebalance(struct mq_group *g, int (*revoke)(void *arg, const s
 
 	if (!now)
 		return mq_syserr("cannot rebalance");
-	if (mq_client_group_heartbeat(g->addr, g->group, g->id, g->subs, g->nsubs, MQ_SESSION_MS,
+	const char *e = getenv("MQ_SESSION_TIMEOUT");
+	int64_t session = MQ_SESSION_MS;
+	if (e && mq_parse_duration(e, &session) < 0)
+		session = MQ_SESSION_MS;
+	if (mq_client_group_heartbeat(g->addr, g->group, g->id, g->subs, g->nsubs, session,
 				      NULL, 0, now, &n) < 0)
 		goto fail;
 	for (size_t i = 0; i < g->nown;) {
