@@ -26,12 +26,12 @@
 static const char usage_text[] =
 	"usage: mq-produce [-0v] [-d DIR] [-D DELIM] [-H NAME=VALUE]... [-K DELIM | -k KEY]\n"
 	"                  [-p N] [-z CODEC] [--batch-size SIZE] [--linger DURATION]\n"
-	"                  [--fsync] [--acks 1|all] [--tee] [--no-create] [--skip-oversize]\n"
-	"                  [--token-file FILE]\n"
+	"                  [--fsync] [--acks 1|all] [--acks-timeout DURATION] [--tee] [--no-create]\n"
+	"                  [--skip-oversize] [--token-file FILE]\n"
 	"                  [--json | --raw | --file-per-record | -F FILE] TOPIC [FILE...]\n";
 
 enum { OPT_BATCH = 256, OPT_LINGER, OPT_FSYNC, OPT_ACKS, OPT_TEE, OPT_NOCREATE,
-       OPT_SKIPOVER, OPT_JSON, OPT_RAW, OPT_FPR, OPT_TOKEN };
+       OPT_SKIPOVER, OPT_JSON, OPT_RAW, OPT_FPR, OPT_TOKEN, OPT_ACKSTIME };
 
 static volatile sig_atomic_t stop;
 
@@ -378,6 +378,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "acks", required_argument, NULL, OPT_ACKS },
+		{ "acks-timeout", required_argument, NULL, OPT_ACKSTIME },
 		{ "batch-size", required_argument, NULL, OPT_BATCH },
 		{ "compression", required_argument, NULL, 'z' },
 		{ "delim", required_argument, NULL, 'D' },
@@ -435,8 +436,8 @@ int main(int argc, char **argv)
 			break;
 		case OPT_ACKS:
 			if (!strcmp(optarg, "all") || !strcmp(optarg, "-1"))
-				mq_usage_error("--acks all needs replication, which this data directory does not have");
-			if (strcmp(optarg, "1"))
+				po.acks_all = 1;
+			else if (strcmp(optarg, "1"))
 				mq_usage_error("invalid --acks '%s': expected 1 or all", optarg);
 			break;
 		case OPT_BATCH:
@@ -444,6 +445,10 @@ int main(int argc, char **argv)
 				mq_usage_error("invalid batch size '%s'", optarg);
 			break;
 		case OPT_FPR: o.fpr = 1; break;
+		case OPT_ACKSTIME:
+			if (mq_parse_duration(optarg, &po.acks_timeout_ms) < 0 || po.acks_timeout_ms < 1)
+				mq_usage_error("invalid --acks-timeout '%s'", optarg);
+			break;
 		case OPT_FSYNC: o.fsync = 1; break;
 		case OPT_JSON: o.json = 1; break;
 		case OPT_LINGER:

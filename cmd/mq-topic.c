@@ -132,6 +132,40 @@ static void json_str(const char *s)
 	mq_buf_free(&b);
 }
 
+/* The followers each partition has seen, and which are in sync. */
+static void describe_replicas(const struct mq_topic *t, int json)
+{
+	char p[PATH_MAX], when[32];
+	int any = 0;
+
+	if (t->remote)
+		return;
+	if (json)
+		printf("],\"replicas\":[");
+	for (int32_t i = 0; i < t->conf.partitions; i++) {
+		struct mq_replica *v;
+		size_t n;
+		mq_topic_partition_dir(t, i, p, sizeof p);
+		if (mq_replicas_list(p, &t->conf, mq_now_ms(), &v, &n) < 0)
+			mq_die_err();
+		for (size_t k = 0; k < n; k++, any++) {
+			if (json) {
+				printf("%s{\"partition\":%d,\"id\":", any ? "," : "", i);
+				json_str(v[k].id);
+				printf(",\"position\":%" PRId64 ",\"time\":%" PRId64 ",\"in_sync\":%s}",
+				       v[k].position, v[k].time, v[k].in_sync ? "true" : "false");
+				continue;
+			}
+			if (!any)
+				printf("\n%-9s %-24s %12s  %-24s  %s\n", "PARTITION", "REPLICA", "POSITION",
+				       "LAST-FETCH", "IN-SYNC");
+			printf("%-9d %-24s %12" PRId64 "  %-24s  %s\n", i, v[k].id, v[k].position,
+			       mq_format_time(v[k].time, when, sizeof when), v[k].in_sync ? "yes" : "no");
+		}
+		free(v);
+	}
+}
+
 static void describe_one(const char *dir, const char *name, int json)
 {
 	struct mq_topic t;
@@ -173,6 +207,7 @@ static void describe_one(const char *dir, const char *name, int json)
 			       mq_format_time(pi.first_timestamp, t1, sizeof t1),
 			       mq_format_time(pi.last_timestamp, t2, sizeof t2));
 	}
+	describe_replicas(&t, json);
 	if (json) {
 		printf("],\"config\":{");
 		for (int i = 0; mq_config_keys[i]; i++) {

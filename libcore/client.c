@@ -241,16 +241,15 @@ int mq_client_offset_for_time(const struct mq_topic *t, int32_t part, int64_t ts
 /* ---- records ---- */
 
 int mq_client_produce(const struct mq_topic *t, int32_t part, const uint8_t *buf, size_t len,
-		      int flags, int64_t *first)
+		      int flags, int64_t timeout_ms, int64_t *first)
 {
 	struct mq_buf p = { 0 };
 	struct mq_response resp = { 0 };
 	json_t *j = NULL, *res;
 	int rc = -1;
 
-	if (path(&p, "/v1/topics/%s/partitions/%d/records%s%s", t->name, part,
-		 flags & MQ_PRODUCE_FSYNC ? "?fsync=1" : "",
-		 flags & MQ_PRODUCE_ACKS_ALL ? (flags & MQ_PRODUCE_FSYNC ? "&acks=all" : "?acks=all") : "") < 0)
+	if (path(&p, "/v1/topics/%s/partitions/%d/records?fsync=%d&acks=%s&timeout_ms=%L", t->name, part,
+		 flags & MQ_PRODUCE_FSYNC ? 1 : 0, flags & MQ_PRODUCE_ACKS_ALL ? "all" : "1", timeout_ms) < 0)
 		return -1;
 	if (mq_remote_request(t->remote, "POST", (char *)p.p, "application/vnd.kafka.batch", buf, len,
 			      0, 0, &resp) < 0)

@@ -51,13 +51,15 @@ static const struct key keys[] = {
 	{ "cleanup.policy", K_POLICY, 0, 0, F(compact) },
 	{ "min.insync.replicas", K_INT, 0, INT32_MAX, F(min_insync_replicas) },
 	{ "index.interval.bytes", K_SIZE, 0, INT32_MAX, F(index_interval_bytes) },
+	{ "replica.lag.time.max.ms", K_DURATION, 1, INT64_MAX, F(replica_lag_max_ms) },
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
 const char *const mq_config_keys[] = {
 	"partitions", "retention.ms", "retention.bytes", "segment.bytes",
 	"segment.ms", "compression.type", "max.message.bytes",
-	"cleanup.policy", "min.insync.replicas", "index.interval.bytes", NULL,
+	"cleanup.policy", "min.insync.replicas", "index.interval.bytes",
+	"replica.lag.time.max.ms", NULL,
 };
 
 /* compression.type values; the first name of a codec is the one written.
@@ -122,6 +124,7 @@ void mq_config_default(struct mq_config *c)
 	c->compact = 0;
 	c->min_insync_replicas = 0;
 	c->index_interval_bytes = 4096;
+	c->replica_lag_max_ms = 30000;
 }
 
 /* The value text of key k as a number, in the key's range. */

@@ -46,6 +46,7 @@ struct cursor {
 	int64_t committed;        /* -1: nothing committed by us */
 	int64_t committed_at;
 	int64_t stop;             /* -e: the end as it was; -1 none */
+	int64_t hw;               /* read below it (min.insync.replicas > 0) */
 	int done;
 	int wd;
 };
@@ -85,7 +86,10 @@ static int start_offset(struct mq_consumer *c, struct cursor *cu, int first_time
 	int64_t off = 0, stored;
 	int kind = s->kind, rc;
 
-	if (mq_topic_partition_info(topic_of(c, cu->tp.topic), cu->tp.partition, &pi) < 0)
+	struct mq_topic *t = topic_of(c, cu->tp.topic);
+	if (mq_topic_partition_info(t, cu->tp.partition, &pi) < 0)
+		return -1;
+	if (!c->remote && mq_partition_hw(cu->dir, &t->conf, &pi.high_watermark) < 0)
 		return -1;
 	if (c->o.group && (kind == MQ_OFFSET_DEFAULT || kind == MQ_OFFSET_STORED || !first_time)) {
 		rc = mq_group_committed(c->o.datadir, c->o.group, cu->tp.topic, cu->tp.partition, &stored);
@@ -131,7 +135,7 @@ static int start_offset(struct mq_consumer *c, struct cursor *cu, int first_time
 	}
 	*out = off;
 	if (c->o.exit_at_end)
-		cu->stop = pi.log_end;
+		cu->stop = pi.high_watermark;
 	return 0;
 }
 
@@ -317,6 +321,20 @@ int mq_consumer_next(struct mq_consumer *c, struct mq_tp *tp, struct mq_batch *b
 		if (cu->done)
 			continue;
 		alive++;
+		/* only what enough followers have (the server sees to it remotely) */
+		struct mq_topic *t = topic_of(c, cu->tp.topic);
+		int64_t pos = mq_reader_position(cu->r);
+		if (!c->remote && t->conf.min_insync_replicas > 0 && pos >= cu->hw) {
+			if (mq_partition_hw(cu->dir, &t->conf, &cu->hw) < 0)
+				return -1;
+			if (pos >= cu->hw) {
+				if (cu->stop >= 0 && pos >= cu->stop) {
+					cu->done = 1;
+					alive--;
+				}
+				continue;
+			}
+		}
 		int rc = mq_reader_next(cu->r, b);
 		if (rc < 0) {
 			if (mq_errclass() != MQ_ECORRUPT || !c->o.skip_corrupt)

@@ -20,7 +20,8 @@
 /* Header fields up to lastOffsetDelta. */
 #define HEAD 27
 
-int mq_fetch_range(const char *dir, int64_t offset, int64_t max_bytes, struct mq_fetch *f)
+int mq_fetch_range(const char *dir, int64_t offset, int64_t max_bytes, int64_t limit,
+		   struct mq_fetch *f)
 {
 	struct mq_segment *segs = NULL;
 	struct mq_index ix;
@@ -33,15 +34,20 @@ int mq_fetch_range(const char *dir, int64_t offset, int64_t max_bytes, struct mq
 
 	f->fd = -1;
 	f->pos = f->len = 0;
+	f->seg_base = -1;
 	if (mq_partition_info(dir, &f->pi) < 0)
 		return -1;
 	if (offset < f->pi.log_start || offset > f->pi.log_end)
 		return mq_error(MQ_ENOTFOUND, "offset %lld out of range (log holds %lld to %lld)",
 				(long long)offset, (long long)f->pi.log_start, (long long)f->pi.log_end);
-	if (offset == f->pi.log_end)
-		return 0;
 	if (mq_segments_list(dir, &segs, &n) < 0)
 		return -1;
+	if (n > 0)
+		f->seg_base = segs[n - 1].base;
+	if (offset == f->pi.log_end || (limit >= 0 && offset >= limit)) {
+		free(segs);
+		return 0;
+	}
 	for (i = n; i-- > 1;)
 		if (segs[i].base <= offset)
 			break;
@@ -76,7 +82,7 @@ int mq_fetch_range(const char *dir, int64_t offset, int64_t max_bytes, struct mq
 				}
 				break;
 			}
-			if (pos + size > st.st_size)
+			if (pos + size > st.st_size || (limit >= 0 && last >= limit))
 				break;
 			if (last < offset) {
 				pos += size;
@@ -89,8 +95,10 @@ int mq_fetch_range(const char *dir, int64_t offset, int64_t max_bytes, struct mq
 			f->len += size;
 			pos += size;
 		}
-		if (f->len > 0)
+		if (f->len > 0) {
+			f->seg_base = segs[i].base;
 			break;
+		}
 		close(f->fd);
 		f->fd = -1;
 	}

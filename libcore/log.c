@@ -503,7 +503,7 @@ static int roll(struct mq_log *l)
 
 static int need_roll(struct mq_log *l, size_t len, int64_t next_ts, int64_t count)
 {
-	if (l->size == 0)
+	if (l->size == 0 || (l->flags & MQ_LOG_FOLLOWER))
 		return 0;
 	if (l->size + (int64_t)len > l->conf.segment_bytes)
 		return 1;
@@ -591,6 +591,29 @@ int mq_log_append_raw(struct mq_log *l, const uint8_t *buf, size_t len)
 	int64_t first;
 
 	return append(l, (uint8_t *)buf, len, 1, &first);
+}
+
+int mq_log_roll_at(struct mq_log *l, int64_t base)
+{
+	int rc = -1;
+
+	if (l->broken)
+		return mq_error(MQ_EIO, "partition '%s' unusable after an earlier failure", l->dir);
+	if (lock(l) < 0)
+		return -1;
+	if (!l->recovered ? recover(l) < 0 : resync(l) < 0)
+		goto out;
+	if (base == l->base) {
+		rc = 0;
+	} else if (base != l->next || base < l->base) {
+		mq_error(MQ_ECORRUPT, "the leader's segment starts at offset %lld, the log in '%s' ends at %lld",
+			 (long long)base, l->dir, (long long)l->next);
+	} else {
+		rc = roll(l);
+	}
+out:
+	unlock(l);
+	return rc;
 }
 
 int64_t mq_log_end_offset(struct mq_log *l)

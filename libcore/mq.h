@@ -347,6 +347,7 @@ struct mq_config {
 	int compact;                /* cleanup.policy: 0 delete, 1 compact */
 	int32_t min_insync_replicas;
 	int64_t index_interval_bytes;
+	int64_t replica_lag_max_ms; /* out of the in-sync set past this */
 };
 
 /* Kafka's defaults (min.insync.replicas counts followers: 0). */
@@ -431,7 +432,7 @@ int64_t mq_index_lookup_time(const struct mq_index *ix, int64_t ts);
  * recovery protocol. */
 struct mq_log;
 
-enum { MQ_LOG_FSYNC = 1 };
+enum { MQ_LOG_FSYNC = 1, MQ_LOG_FOLLOWER = 2 /* rolls only when told */ };
 
 /* Opens partition directory dir for appending (creates it if missing).
  * The first append recovers the tail under the partition lock. */
@@ -447,6 +448,10 @@ int mq_log_append(struct mq_log *l, uint8_t *buf, size_t len, int64_t *first);
 /* Same, but batches keep their offsets (replication): the first must
  * start at the log end offset.  MQ_ECORRUPT otherwise. */
 int mq_log_append_raw(struct mq_log *l, const uint8_t *buf, size_t len);
+/* Starts a new segment at base, which must be the log end (a follower
+ * mirroring its leader's segments); nothing when the active segment
+ * already starts there. */
+int mq_log_roll_at(struct mq_log *l, int64_t base);
 /* Log end offset as of the last append (or recovery). */
 int64_t mq_log_end_offset(struct mq_log *l);
 /* Writes the recovery point and releases everything. */
@@ -488,9 +493,12 @@ int mq_partition_retention(const char *dir, const struct mq_config *conf,
 struct mq_fetch {
 	int fd;
 	int64_t pos, len;
+	int64_t seg_base;         /* segment the bytes are from (else the newest), -1 */
 	struct mq_partition_info pi;
 };
-int mq_fetch_range(const char *dir, int64_t offset, int64_t max_bytes, struct mq_fetch *f);
+/* limit >= 0: only batches wholly below it (the high watermark). */
+int mq_fetch_range(const char *dir, int64_t offset, int64_t max_bytes, int64_t limit,
+		   struct mq_fetch *f);
 
 /* ---- verification (verify.c) ------------------------------------------- */
 
@@ -555,6 +563,7 @@ struct mq_producer_opts {
 	int64_t linger_ms;
 	int fsync;                /* acknowledge after fdatasync */
 	int acks_all;             /* acknowledge at the high watermark */
+	int64_t acks_timeout_ms;  /* for it (0: 30 s), then MQ_EREMOTE */
 	int32_t partition;        /* -1: by key, or sticky round-robin */
 	/* Called for each batch once it is in the log; b->base_offset is
 	 * the first offset it got.  A negative return stops the producer. */
@@ -814,6 +823,55 @@ int mq_lag_gather(const char *datadir, char *const *groups, size_t ngroups,
 		  const struct mq_lag_opts *o, struct mq_lag_report *rep);
 void mq_lag_report_free(struct mq_lag_report *rep);
 
+/* ---- replication (replica.c, replicate.c) ---------------------------------- */
+
+struct mq_replica {
+	char id[104];
+	int64_t position;         /* its log end, as of its last fetch */
+	int64_t time;             /* of that fetch, epoch ms */
+	int in_sync;              /* fetched within replica.lag.time.max.ms */
+};
+int mq_replica_id_check(const char *id);
+/* The followers a partition directory knows of. */
+int mq_replicas_list(const char *dir, const struct mq_config *conf, int64_t now,
+		     struct mq_replica **out, size_t *n);
+/* The partition's high watermark (the log end when min.insync.replicas
+ * is 0). */
+int mq_partition_hw(const char *dir, const struct mq_config *conf, int64_t *hw);
+/* A follower fetched from position: records it, advances the high
+ * watermark. */
+int mq_replica_report(const char *dir, const struct mq_config *conf, const char *id,
+		      int64_t position);
+/* Waits until the high watermark reaches offset; MQ_EREMOTE after
+ * timeout_ms, saying how many followers are in sync. */
+int mq_partition_wait_hw(const char *dir, const struct mq_config *conf, int64_t offset,
+			 int64_t timeout_ms);
+/* Cuts a partition so that its log ends at offset (a batch boundary). */
+int mq_partition_truncate(const char *dir, int64_t offset, int64_t interval);
+/* Empties a partition and makes it start at offset. */
+int mq_partition_reset(const char *dir, int64_t start);
+
+struct mq_replicate_opts {
+	const char *source;       /* a data directory or an address */
+	const char *datadir;      /* the local one */
+	char *const *topics;      /* none: all the source's */
+	size_t ntopics;
+	const char *id;           /* this follower's name at the leader */
+	int follow;               /* keep going, long-polling */
+	int truncate_diverged;
+	int reset;                /* behind the leader's log start: start over */
+	int fsync;
+	volatile sig_atomic_t *stop;
+	/* after each append: where the partition got to, and the leader's end */
+	void (*progress)(void *arg, const char *topic, int32_t p, int64_t at, int64_t end);
+	void (*note)(void *arg, const char *msg);   /* refetches, reconnects */
+	void *arg;
+};
+/* Pulls the topics from the source until caught up (or *stop, when
+ * following).  MQ_ECORRUPT when a log diverged, MQ_ENOTFOUND when the
+ * leader's retention passed this follower, MQ_EREMOTE for the link. */
+int mq_replicate_run(const struct mq_replicate_opts *o);
+
 /* ---- remote data directories (remote.c, client.c) ------------------------ */
 
 /* http://, https:// or ssh:// (DESIGN.md §5). */
@@ -828,6 +886,7 @@ struct mq_response {
 	long status;
 	struct mq_buf body;
 	int64_t log_start, log_end, high_watermark;  /* X-Mq-* headers, -1 absent */
+	int64_t seg_base;
 };
 enum { MQ_REQ_IDEMPOTENT = 1 };
 /* The connection for an address, made on first use and kept. */
@@ -857,7 +916,7 @@ int mq_client_offset_for_time(const struct mq_topic *t, int32_t p, int64_t ts, i
 enum { MQ_PRODUCE_FSYNC = 1, MQ_PRODUCE_ACKS_ALL = 2 };
 /* Appends encoded batches to partition p; *first the offset of the first. */
 int mq_client_produce(const struct mq_topic *t, int32_t p, const uint8_t *buf, size_t len,
-		      int flags, int64_t *first);
+		      int flags, int64_t timeout_ms, int64_t *first);
 /* Whole batches from the one holding offset, waiting up to wait_ms when
  * there are none yet; replica names a follower (mq-replicate). */
 int mq_client_fetch(const struct mq_topic *t, int32_t p, int64_t offset, int64_t max_bytes,

@@ -44,6 +44,8 @@ int mq_producer_open(struct mq_producer **pp, struct mq_topic *t,
 		return mq_syserr("cannot open producer");
 	p->topic = t;
 	p->o = *o;
+	if (p->o.acks_timeout_ms <= 0)
+		p->o.acks_timeout_ms = 30000;
 	if (p->o.batch_bytes <= 0 || p->o.batch_bytes > t->conf.max_message_bytes)
 		p->o.batch_bytes = t->conf.max_message_bytes;
 	if (p->o.batch_bytes < MQ_BATCH_HEADER + 64)
@@ -72,7 +74,7 @@ static int append(struct mq_producer *p, int32_t i, uint8_t *buf, size_t len, in
 		struct mq_batch b;
 		int64_t at;
 		int flags = (p->o.fsync ? MQ_PRODUCE_FSYNC : 0) | (p->o.acks_all ? MQ_PRODUCE_ACKS_ALL : 0);
-		if (mq_client_produce(p->topic, i, buf, len, flags, first) < 0)
+		if (mq_client_produce(p->topic, i, buf, len, flags, p->o.acks_timeout_ms, first) < 0)
 			return -1;
 		at = *first;
 		for (size_t off = 0; off < len && mq_batch_parse(buf + off, len - off, &b) > 0; off += b.size) {
@@ -81,13 +83,20 @@ static int append(struct mq_producer *p, int32_t i, uint8_t *buf, size_t len, in
 		}
 		return 0;
 	}
-	if (!pd->log) {
-		char dir[PATH_MAX];
-		mq_topic_partition_dir(p->topic, i, dir, sizeof dir);
-		if (mq_log_open(&pd->log, dir, &p->topic->conf, p->o.fsync ? MQ_LOG_FSYNC : 0) < 0)
-			return -1;
-	}
-	return mq_log_append(pd->log, buf, len, first);
+	char dir[PATH_MAX];
+	mq_topic_partition_dir(p->topic, i, dir, sizeof dir);
+	if (!pd->log && mq_log_open(&pd->log, dir, &p->topic->conf, p->o.fsync ? MQ_LOG_FSYNC : 0) < 0)
+		return -1;
+	if (mq_log_append(pd->log, buf, len, first) < 0)
+		return -1;
+	if (!p->o.acks_all)
+		return 0;
+	/* acks=all: in the log is not enough, the followers must have it */
+	struct mq_batch b;
+	int64_t end = *first;
+	for (size_t off = 0; off < len && mq_batch_parse(buf + off, len - off, &b) > 0; off += b.size)
+		end += b.last_offset_delta + 1;
+	return mq_partition_wait_hw(dir, &p->topic->conf, end, p->o.acks_timeout_ms);
 }
 
 static int flush_one(struct mq_producer *p, int32_t i)

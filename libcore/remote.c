@@ -283,6 +283,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 		{ "x-mq-log-start:", offsetof(struct mq_response, log_start) },
 		{ "x-mq-log-end:", offsetof(struct mq_response, log_end) },
 		{ "x-mq-high-watermark:", offsetof(struct mq_response, high_watermark) },
+		{ "x-mq-segment-base:", offsetof(struct mq_response, seg_base) },
 	};
 
 	for (size_t i = 0; i < sizeof hs / sizeof *hs; i++) {
@@ -434,7 +435,7 @@ int mq_remote_request(struct mq_remote *r, const char *method, const char *path,
 	for (int attempt = 0;; attempt++) {
 		resp->status = 0;
 		resp->body.len = 0;
-		resp->log_start = resp->log_end = resp->high_watermark = -1;
+		resp->log_start = resp->log_end = resp->high_watermark = resp->seg_base = -1;
 		r->resp = resp;
 		r->errbuf[0] = '\0';
 		curl_easy_setopt(c, CURLOPT_URL, url);

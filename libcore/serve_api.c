@@ -67,18 +67,27 @@ static result bad(struct srv_req *q, struct MHD_Connection *c, const char *fmt, 
 
 /* ---- topics ---- */
 
-static json_t *partition_json(const char *dir, int32_t p)
+static json_t *partition_json(const char *dir, const struct mq_config *conf, int32_t p)
 {
 	struct mq_partition_info pi;
+	struct mq_replica *v;
+	size_t n;
 
-	if (mq_partition_info(dir, &pi) < 0)
+	if (mq_partition_info(dir, &pi) < 0 || mq_partition_hw(dir, conf, &pi.high_watermark) < 0 ||
+	    mq_replicas_list(dir, conf, mq_now_ms(), &v, &n) < 0)
 		return NULL;
-	return json_pack("{s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "partition", p,
+	json_t *reps = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(reps, json_pack("{s:s,s:I,s:I,s:b}", "id", v[i].id, "position",
+						      (json_int_t)v[i].position, "time", (json_int_t)v[i].time,
+						      "in_sync", v[i].in_sync));
+	free(v);
+	return json_pack("{s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "partition", p,
 			 "log_start", (json_int_t)pi.log_start, "log_end", (json_int_t)pi.log_end,
 			 "high_watermark", (json_int_t)pi.high_watermark, "bytes", (json_int_t)pi.bytes,
 			 "segments", (json_int_t)pi.nsegments,
 			 "first_timestamp", (json_int_t)pi.first_timestamp,
-			 "last_timestamp", (json_int_t)pi.last_timestamp);
+			 "last_timestamp", (json_int_t)pi.last_timestamp, "replicas", reps);
 }
 
 static json_t *describe(const struct mq_topic *t)
@@ -92,7 +101,7 @@ static json_t *describe(const struct mq_topic *t)
 	for (int32_t p = 0; p < t->conf.partitions; p++) {
 		json_t *pj;
 		mq_topic_partition_dir(t, p, dir, sizeof dir);
-		if (!(pj = partition_json(dir, p))) {
+		if (!(pj = partition_json(dir, &t->conf, p))) {
 			json_decref(conf);
 			json_decref(parts);
 			return NULL;
@@ -385,7 +394,7 @@ static int produce_records(struct srv_req *q, struct MHD_Connection *c, struct m
 static result produce(struct srv_req *q, struct MHD_Connection *c, const char *name, const char *ps)
 {
 	const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-	const char *fs = arg(c, "fsync");
+	const char *fs = arg(c, "fsync"), *acks = arg(c, "acks");
 	struct mq_topic t;
 	struct acks a;
 	int32_t part = -1;
@@ -407,6 +416,16 @@ static result produce(struct srv_req *q, struct MHD_Connection *c, const char *n
 		rc = produce_records(q, c, &t, part, fsync, 1, &a);
 	else
 		rc = mq_error(MQ_EUSAGE, "unsupported content type '%s'", ct);
+	/* acks=all: answer once enough followers have every batch */
+	for (size_t i = 0; rc == 0 && acks && !strcmp(acks, "all") && i < json_array_size(a.results); i++) {
+		json_t *e = json_array_get(a.results, i);
+		char dir[PATH_MAX];
+		int32_t p = (int32_t)json_integer_value(json_object_get(e, "partition"));
+		int64_t end = json_integer_value(json_object_get(e, "offset")) +
+			      json_integer_value(json_object_get(e, "count"));
+		mq_topic_partition_dir(&t, p, dir, sizeof dir);
+		rc = mq_partition_wait_hw(dir, &t.conf, end, arg_int(c, "timeout_ms", 30000, 300000));
+	}
 	if (rc < 0) {
 		int cls = mq_errclass();
 		json_decref(a.results);
@@ -442,18 +461,27 @@ static result fetch(struct srv_req *q, struct MHD_Connection *c, struct mq_topic
 	int64_t offset = arg_int(c, "offset", -1, INT64_MAX);
 	int64_t max = arg_int(c, "max_bytes", 1 << 20, 64 << 20);
 	int64_t wait = arg_int(c, "wait_ms", 0, MAX_WAIT_MS);
-	int64_t deadline = mq_now_ms() + wait;
+	int64_t deadline = mq_now_ms() + wait, limit = -1;
 	uint64_t gen = mq_srv_gen(s);
+	const char *replica = arg(c, "replica");
 
 	if (offset < 0)
 		return bad(q, c, "missing or invalid offset%s", "");
+	if (replica && mq_replica_id_check(replica) < 0)
+		return mq_srv_fail(q, c);
 	if (max < 1)
 		max = 1;
 	mq_topic_partition_dir(t, part, dir, sizeof dir);
+	/* a follower says how far it got; with it the high watermark moves */
+	if (replica && !s->o.read_only && mq_replica_report(dir, &t->conf, replica, offset) < 0)
+		return mq_srv_fail(q, c);
 	if (wait > 0)
 		mq_srv_watch(s, dir);
 	for (;;) {
-		if (mq_fetch_range(dir, offset, max, &f) < 0) {
+		/* consumers see only what enough followers have */
+		if (!replica && t->conf.min_insync_replicas > 0 && mq_partition_hw(dir, &t->conf, &limit) < 0)
+			return mq_srv_fail(q, c);
+		if (mq_fetch_range(dir, offset, max, limit, &f) < 0) {
 			if (mq_errclass() == MQ_ENOTFOUND) {
 				json_t *j = json_pack("{s:s,s:i,s:I,s:I}", "error", mq_errmsg(), "class", MQ_ENOTFOUND,
 						      "log_start", (json_int_t)f.pi.log_start,
@@ -475,7 +503,14 @@ static result fetch(struct srv_req *q, struct MHD_Connection *c, struct mq_topic
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type", "application/vnd.kafka.batch");
+	if (limit >= 0)
+		f.pi.high_watermark = limit;
 	range_headers(r, &f.pi);
+	if (f.seg_base >= 0) {
+		char v[32];
+		snprintf(v, sizeof v, "%lld", (long long)f.seg_base);
+		MHD_add_response_header(r, "X-Mq-Segment-Base", v);
+	}
 	q->bytes = (uint64_t)f.len;
 	return mq_srv_reply(q, c, 200, r);
 }
@@ -520,7 +555,7 @@ static result partition(struct srv_req *q, struct MHD_Connection *c, const char 
 	else if (!what) {
 		json_t *j;
 		mq_topic_partition_dir(&t, part, dir, sizeof dir);
-		res = (j = partition_json(dir, part)) ? mq_srv_json(q, c, 200, j) : mq_srv_fail(q, c);
+		res = (j = partition_json(dir, &t.conf, part)) ? mq_srv_json(q, c, 200, j) : mq_srv_fail(q, c);
 	} else if (!strcmp(what, "batches"))
 		res = fetch(q, c, &t, part);
 	else if (!strcmp(what, "offset"))

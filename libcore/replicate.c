@@ -1,0 +1,505 @@
+/*
+ * replicate.c: a follower, as Kafka's replica fetcher, for mq-replicate.
+ *
+ * For each partition the follower fetches from its own log end offset,
+ * checks every batch (whole, CRC, contiguous offsets) and appends the
+ * bytes unchanged, offsets included (mq_log_append_raw).  It rolls a
+ * segment exactly where the leader did (each fetch names the segment
+ * its bytes come from), so every .log file ends up identical to the
+ * leader's.  The log itself is the checkpoint: after a crash, recovery
+ * leaves a prefix of whole batches and the next run fetches from its
+ * end.  A batch that fails its check is fetched again, a few times,
+ * and never written.
+ *
+ * Before the first append the follower compares its last batch with
+ * the leader's batch at that offset (offset, CRC, leader epoch).  If
+ * they differ, or the follower holds more than the leader, the histories
+ * diverged: that is an error (MQ_ECORRUPT) unless truncate_diverged, in
+ * which case the log is cut to the longest common prefix, found batch by
+ * batch.  A follower whose end lies before the leader's log start
+ * (retention) stops with MQ_ENOTFOUND unless reset, which empties the
+ * partition and starts it at the leader's log start.
+ *
+ * The source is a data directory (read directly; positions are written
+ * to it as a server would) or an address (remote.c; every fetch carries
+ * the follower's id and position).  Following, an idle follower waits on
+ * the source for any partition to grow, and reports its position at
+ * least every ten seconds, so that it stays in the in-sync set.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mq.h"
+
+#define FETCH_BYTES (4 << 20)
+#define REFETCHES 5
+#define IDLE_WAIT_MS 10000
+
+struct part {
+	size_t ti;                /* topic: r->src[ti], r->dst[ti] */
+	struct mq_topic *src, *dst;   /* set again whenever those move */
+	int32_t p;
+	char dir[PATH_MAX];       /* the local partition */
+	char sdir[PATH_MAX];      /* the source's, when it is a directory */
+	struct mq_log *log;
+	int64_t end;              /* local log end */
+	int checked;              /* divergence checked */
+	int idle;                 /* the last fetch brought nothing */
+};
+
+struct rep {
+	const struct mq_replicate_opts *o;
+	int remote;
+	struct mq_topic *src, *dst;
+	size_t ntopics;
+	struct part *parts;
+	size_t nparts;
+	struct mq_response resp;
+	struct mq_buf buf;
+	int ino;
+};
+
+/* Whole batches at offset from the source into r->buf; *seg the base of
+ * the source segment they came from (or of its newest one). */
+static int fetch(struct rep *r, struct part *pt, int64_t offset, int64_t max, int64_t wait,
+		 int64_t *seg, int64_t *start, int64_t *end)
+{
+	r->buf.len = 0;
+	if (r->remote) {
+		if (mq_client_fetch(pt->src, pt->p, offset, max, wait, r->o->id, &r->resp) < 0)
+			return -1;
+		*seg = r->resp.seg_base;
+		*start = r->resp.log_start;
+		*end = r->resp.log_end;
+		return mq_buf_append(&r->buf, r->resp.body.p, r->resp.body.len) < 0 ?
+		       mq_syserr("cannot fetch") : 0;
+	}
+	struct mq_fetch f;
+	if (mq_replica_report(pt->sdir, &pt->src->conf, r->o->id, offset) < 0 ||
+	    mq_fetch_range(pt->sdir, offset, max, -1, &f) < 0)
+		return -1;
+	*seg = f.seg_base;
+	*start = f.pi.log_start;
+	*end = f.pi.log_end;
+	if (f.fd < 0)
+		return 0;
+	int rc = mq_buf_reserve(&r->buf, (size_t)f.len) < 0 ? -1 :
+		 mq_pread_full(f.fd, r->buf.p, (size_t)f.len, f.pos) != f.len ? -1 : 0;
+	close(f.fd);
+	if (rc < 0)
+		return mq_syserr("cannot read from '%s'", pt->sdir);
+	r->buf.len = (size_t)f.len;
+	return 0;
+}
+
+/* Checks the batches in r->buf: whole, CRC, contiguous from offset. */
+static int check(struct rep *r, int64_t offset, int64_t *next)
+{
+	struct mq_batch b;
+	size_t off;
+
+	for (off = 0; off < r->buf.len; off += b.size) {
+		int rc = mq_batch_parse(r->buf.p + off, r->buf.len - off, &b);
+		if (rc != MQ_BATCH_OK)
+			return mq_error(MQ_ECORRUPT, "%s batch at offset %lld", rc == MQ_BATCH_SHORT ?
+					"truncated" : "invalid", (long long)offset);
+		if (!mq_batch_crc_ok(&b))
+			return mq_error(MQ_ECORRUPT, "CRC mismatch in the batch at offset %lld",
+					(long long)b.base_offset);
+		if (b.base_offset != offset)
+			return mq_error(MQ_ECORRUPT, "batch at offset %lld where %lld was expected",
+					(long long)b.base_offset, (long long)offset);
+		offset = mq_batch_last_offset(&b) + 1;
+	}
+	*next = offset;
+	return 0;
+}
+
+/* The local batch holding offset: its header into *b (data not kept). */
+static int local_batch(const char *dir, int64_t offset, struct mq_batch *b)
+{
+	struct mq_reader *rd;
+	int rc;
+
+	if (mq_reader_open(&rd, dir) < 0)
+		return -1;
+	rc = mq_reader_seek(rd, offset) < 0 ? -1 : mq_reader_next(rd, b);
+	mq_reader_close(rd);
+	if (rc == 0)
+		return mq_error(MQ_ECORRUPT, "no batch at offset %lld in '%s'", (long long)offset, dir);
+	return rc < 0 ? -1 : 0;
+}
+
+static int same_batch(const struct mq_batch *a, const struct mq_batch *b)
+{
+	return a->base_offset == b->base_offset && a->crc == b->crc &&
+	       a->leader_epoch == b->leader_epoch && a->last_offset_delta == b->last_offset_delta;
+}
+
+/* The end of the longest common prefix of the local log and the
+ * source's, from offset from (where both hold data). */
+static int common_prefix(struct rep *r, struct part *pt, int64_t from, int64_t *common)
+{
+	struct mq_reader *rd;
+	struct mq_batch lb, sb;
+	int64_t seg, start, end, at = from;
+	int rc = 0;
+
+	if (mq_reader_open(&rd, pt->dir) < 0)
+		return -1;
+	mq_reader_set_crc_check(rd, 0);
+	if (mq_reader_seek(rd, from) < 0) {
+		mq_reader_close(rd);
+		return -1;
+	}
+	while ((rc = mq_reader_next(rd, &lb)) > 0) {
+		if (fetch(r, pt, lb.base_offset, 1, 0, &seg, &start, &end) < 0) {
+			rc = -1;
+			break;
+		}
+		if (r->buf.len == 0 || mq_batch_parse(r->buf.p, r->buf.len, &sb) != MQ_BATCH_OK ||
+		    !same_batch(&lb, &sb))
+			break;
+		at = mq_batch_last_offset(&lb) + 1;
+	}
+	mq_reader_close(rd);
+	*common = at;
+	return rc < 0 ? -1 : 0;
+}
+
+/* Before the first append: same history as the source?  Cuts or resets
+ * when the options say so. */
+static int reconcile(struct rep *r, struct part *pt)
+{
+	struct mq_partition_info pi, si;
+	struct mq_batch mine, theirs;
+	int64_t seg, start, end;
+
+	if (mq_partition_info(pt->dir, &pi) < 0)
+		return -1;
+	pt->end = pi.log_end;
+	if (r->remote ? mq_client_partition_info(pt->src, pt->p, &si) < 0 :
+			mq_partition_info(pt->sdir, &si) < 0)
+		return -1;
+	start = si.log_start;
+	end = si.log_end;
+	if (pi.log_end < start || (pi.log_end == 0 && start > 0)) {
+		if (!r->o->reset)
+			return mq_error(MQ_ENOTFOUND,
+					"'%s' partition %d: the leader's log starts at %lld, past this follower's end %lld "
+					"(retention); --reset starts over from the leader's log start",
+					pt->src->name, pt->p, (long long)start, (long long)pi.log_end);
+		if (mq_partition_reset(pt->dir, start) < 0)
+			return -1;
+		pt->end = start;
+		return 0;
+	}
+	if (pi.log_end == pi.log_start)
+		return 0;
+	int diverged = 0;
+	char why[256] = "";
+	if (pi.log_end > end) {
+		diverged = 1;
+		snprintf(why, sizeof why, "this follower's log ends at %lld, past the leader's end %lld",
+			 (long long)pi.log_end, (long long)end);
+	} else if (pi.log_end - 1 >= start) {
+		if (local_batch(pt->dir, pi.log_end - 1, &mine) < 0)
+			return -1;
+		if (fetch(r, pt, mine.base_offset, 1, 0, &seg, &start, &end) < 0)
+			return -1;
+		if (r->buf.len == 0 || mq_batch_parse(r->buf.p, r->buf.len, &theirs) != MQ_BATCH_OK) {
+			diverged = 1;
+			snprintf(why, sizeof why, "the leader has no batch at offset %lld",
+				 (long long)mine.base_offset);
+		} else if (!same_batch(&mine, &theirs)) {
+			diverged = 1;
+			snprintf(why, sizeof why,
+				 "the batches at offset %lld differ (here: offsets %lld-%lld, CRC %08x, epoch %d; "
+				 "leader: offsets %lld-%lld, CRC %08x, epoch %d)", (long long)mine.base_offset,
+				 (long long)mine.base_offset, (long long)mq_batch_last_offset(&mine), mine.crc,
+				 mine.leader_epoch, (long long)theirs.base_offset,
+				 (long long)mq_batch_last_offset(&theirs), theirs.crc, theirs.leader_epoch);
+		}
+	}
+	if (!diverged)
+		return 0;
+	if (!r->o->truncate_diverged)
+		return mq_error(MQ_ECORRUPT,
+				"'%s' partition %d diverged from the leader: %s; refusing to extend a different "
+				"history (--truncate-diverged cuts this log back to the common prefix)",
+				pt->src->name, pt->p, why);
+	int64_t common;
+	if (common_prefix(r, pt, pi.log_start > start ? pi.log_start : start, &common) < 0)
+		return -1;
+	if (r->o->note) {
+		char msg[512];
+		snprintf(msg, sizeof msg, "'%s' partition %d diverged (%s): truncated from %lld to %lld",
+			 pt->src->name, pt->p, why, (long long)pi.log_end, (long long)common);
+		r->o->note(r->o->arg, msg);
+	}
+	mq_log_close(pt->log);
+	pt->log = NULL;
+	if (mq_partition_truncate(pt->dir, common, pt->dst->conf.index_interval_bytes) < 0)
+		return -1;
+	pt->end = common;
+	return 0;
+}
+
+/* One fetch and append for a partition: 1 when something was appended. */
+static int step(struct rep *r, struct part *pt)
+{
+	int64_t seg = -1, start, end, next = 0;
+	int tries = 0;
+
+	if (!pt->checked) {
+		if (reconcile(r, pt) < 0)
+			return -1;
+		pt->checked = 1;
+	}
+	for (;;) {
+		if (fetch(r, pt, pt->end, FETCH_BYTES, 0, &seg, &start, &end) < 0) {
+			if (mq_errclass() == MQ_ENOTFOUND && pt->end < start)
+				return mq_error(MQ_ENOTFOUND,
+						"'%s' partition %d: the leader's log now starts at %lld, past this "
+						"follower's end %lld (retention); --reset starts over from there",
+						pt->src->name, pt->p, (long long)start, (long long)pt->end);
+			return -1;
+		}
+		if (check(r, pt->end, &next) == 0)
+			break;
+		if (++tries == REFETCHES)
+			return mq_error(MQ_ECORRUPT, "'%s' partition %d: %s, %d times in a row", pt->src->name,
+					pt->p, mq_errmsg(), tries);
+		if (r->o->note) {
+			char msg[512];
+			snprintf(msg, sizeof msg, "'%s' partition %d: %s; fetching again", pt->src->name,
+				 pt->p, mq_errmsg());
+			r->o->note(r->o->arg, msg);
+		}
+	}
+	if (!pt->log && mq_log_open(&pt->log, pt->dir, &pt->dst->conf,
+				    MQ_LOG_FOLLOWER | (r->o->fsync ? MQ_LOG_FSYNC : 0)) < 0)
+		return -1;
+	/* the leader's segments, where it has them */
+	if (seg >= 0 && seg == pt->end && mq_log_roll_at(pt->log, seg) < 0)
+		return -1;
+	pt->idle = r->buf.len == 0;
+	if (pt->idle)
+		return 0;
+	if (mq_log_append_raw(pt->log, r->buf.p, r->buf.len) < 0)
+		return -1;
+	pt->end = next;
+	if (r->o->progress)
+		r->o->progress(r->o->arg, pt->src->name, pt->p, next, end);
+	return 1;
+}
+
+/* The topics to follow: opened at the source, created or grown here. */
+static int open_topics(struct rep *r)
+{
+	const struct mq_replicate_opts *o = r->o;
+	char **names = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	if (o->ntopics == 0) {
+		if (mq_topic_list(o->source, &names, &n) < 0)
+			return -1;
+	} else {
+		if (!(names = calloc(o->ntopics, sizeof *names)))
+			return mq_syserr("cannot replicate");
+		for (size_t i = 0; i < o->ntopics; i++)
+			if (!(names[n++] = strdup(o->topics[i])))
+				goto out;
+	}
+	/* keep what is open; add what is new */
+	for (size_t i = 0; i < n; i++) {
+		size_t k = 0;
+		while (k < r->ntopics && strcmp(r->src[k].name, names[i]))
+			k++;
+		if (k == r->ntopics) {
+			struct mq_topic *ns = realloc(r->src, (k + 1) * sizeof *ns);
+			struct mq_topic *nd = ns ? realloc(r->dst, (k + 1) * sizeof *nd) : NULL;
+			if (ns)
+				r->src = ns;
+			if (!nd) {
+				mq_syserr("cannot replicate");
+				goto out;
+			}
+			r->dst = nd;
+			if (mq_topic_open(o->source, names[i], &r->src[k]) < 0)
+				goto out;
+			if (mq_topic_open(o->datadir, names[i], &r->dst[k]) < 0) {
+				if (mq_errclass() != MQ_ENOTFOUND ||
+				    (mq_topic_create(o->datadir, names[i], &r->src[k].conf) < 0 &&
+				     mq_errclass() != MQ_ENEG) ||
+				    mq_topic_open(o->datadir, names[i], &r->dst[k]) < 0) {
+					mq_topic_close(&r->src[k]);
+					goto out;
+				}
+			}
+			r->ntopics++;
+		} else {
+			/* the leader may have grown the topic */
+			mq_topic_close(&r->src[k]);
+			if (mq_topic_open(o->source, names[i], &r->src[k]) < 0)
+				goto out;
+		}
+		struct mq_topic *s = &r->src[k], *d = &r->dst[k];
+		if (s->conf.partitions > d->conf.partitions) {
+			struct mq_config c = d->conf;
+			c.partitions = s->conf.partitions;
+			if (mq_topic_alter(d, &c) < 0)
+				goto out;
+		}
+	}
+	rc = 0;
+out:
+	mq_strv_free(names, n);
+	return rc;
+}
+
+/* Partitions of every open topic (after open_topics, which may have
+ * added topics or partitions, and moved the topic arrays). */
+static int list_parts(struct rep *r)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->ntopics; i++)
+		n += (size_t)r->src[i].conf.partitions;
+	if (n > r->nparts) {
+		struct part *np = realloc(r->parts, n * sizeof *np);
+		if (!np)
+			return mq_syserr("cannot replicate");
+		r->parts = np;
+	}
+	/* existing ones keep their place: topics and partitions only grow,
+	 * and are laid out topic by topic, so new ones go at the end */
+	for (size_t k = 0; k < r->nparts; k++) {
+		r->parts[k].src = &r->src[r->parts[k].ti];
+		r->parts[k].dst = &r->dst[r->parts[k].ti];
+	}
+	size_t k = r->nparts;
+	for (size_t i = 0; i < r->ntopics; i++)
+		for (int32_t p = 0; p < r->src[i].conf.partitions; p++) {
+			int known = 0;
+			for (size_t j = 0; j < r->nparts && !known; j++)
+				known = r->parts[j].ti == i && r->parts[j].p == p;
+			if (known)
+				continue;
+			struct part *pt = &r->parts[k++];
+			memset(pt, 0, sizeof *pt);
+			pt->ti = i;
+			pt->src = &r->src[i];
+			pt->dst = &r->dst[i];
+			pt->p = p;
+			mq_topic_partition_dir(pt->dst, p, pt->dir, sizeof pt->dir);
+			if (!r->remote) {
+				mq_topic_partition_dir(pt->src, p, pt->sdir, sizeof pt->sdir);
+				if (r->ino >= 0)
+					inotify_add_watch(r->ino, pt->sdir, IN_MODIFY | IN_CREATE | IN_MOVED_TO);
+			}
+		}
+	r->nparts = n;
+	return 0;
+}
+
+/* Waits (following) until a source partition may have more. */
+static int wait_source(struct rep *r, int64_t ms)
+{
+	if (r->remote) {
+		struct mq_tp *tps = calloc(r->nparts + 1, sizeof *tps);
+		int64_t *offs = calloc(r->nparts + 1, sizeof *offs);
+		int rc = -1;
+		if (tps && offs) {
+			for (size_t i = 0; i < r->nparts; i++) {
+				tps[i] = (struct mq_tp){ r->parts[i].src->name, r->parts[i].p };
+				offs[i] = r->parts[i].end;
+			}
+			rc = mq_client_wait(r->src[0].remote, tps, offs, r->nparts, ms);
+		}
+		free(tps);
+		free(offs);
+		return rc;
+	}
+	struct pollfd pf = { .fd = r->ino, .events = POLLIN };
+	char buf[4096];
+	poll(&pf, r->ino >= 0 ? 1 : 0, (int)(r->ino >= 0 ? ms : 100));
+	while (r->ino >= 0 && read(r->ino, buf, sizeof buf) > 0)
+		;
+	return 0;
+}
+
+static int transient(void)
+{
+	return mq_errclass() == MQ_EREMOTE;
+}
+
+int mq_replicate_run(const struct mq_replicate_opts *o)
+{
+	struct rep r = { .o = o, .remote = mq_remote_is(o->source), .ino = -1 };
+	int64_t backoff = 100, last_list = 0;
+	int rc = -1;
+
+	if (!r.remote && (r.ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) < 0)
+		r.ino = -1;
+	while (!*o->stop) {
+		int moved = 0, err = 0;
+		if (mq_now_ms() - last_list > IDLE_WAIT_MS || r.ntopics == 0) {
+			if (open_topics(&r) < 0 || list_parts(&r) < 0)
+				err = 1;
+			last_list = mq_now_ms();
+		}
+		for (size_t i = 0; !err && i < r.nparts && !*o->stop; i++) {
+			int s = step(&r, &r.parts[i]);
+			if (s < 0)
+				err = 1;
+			else
+				moved |= s;
+		}
+		if (err) {
+			/* a dropped link is waited out when following */
+			if (!o->follow || !transient())
+				goto out;
+			if (o->note)
+				o->note(o->arg, mq_errmsg());
+			struct timespec ts = { backoff / 1000, (backoff % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+			backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;
+			for (size_t i = 0; i < r.nparts; i++)
+				r.parts[i].checked = 0;
+			continue;
+		}
+		backoff = 100;
+		if (moved)
+			continue;
+		if (!o->follow)
+			break;
+		if (wait_source(&r, IDLE_WAIT_MS) < 0 && !transient())
+			goto out;
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; i < r.nparts; i++)
+		if (mq_log_close(r.parts[i].log) < 0 && rc == 0)
+			rc = -1;
+	for (size_t i = 0; i < r.ntopics; i++) {
+		mq_topic_close(&r.src[i]);
+		mq_topic_close(&r.dst[i]);
+	}
+	free(r.src);
+	free(r.dst);
+	free(r.parts);
+	mq_response_free(&r.resp);
+	mq_buf_free(&r.buf);
+	if (r.ino >= 0)
+		close(r.ino);
+	return rc;
+}
