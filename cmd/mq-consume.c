@@ -459,11 +459,8 @@ int main(int argc, char **argv)
 		mq_usage_error("%s", mq_errmsg());
 	if (!o.json && !o.raw && mq_format_compile(format, &o.fmt) < 0)
 		mq_usage_error("%s", mq_errmsg());
-	if (!(dir = mq_topic_args(o.dir, argv, argc))) {
-		if (mq_errclass() == MQ_EUSAGE)
-			mq_usage_error("%s", mq_errmsg());
+	if (!(dir = mq_topic_args(o.dir, argv, argc)))
 		mq_die_err();
-	}
 	if (o.reset_to && mq_remote_is(dir))
 		mq_usage_error("--reset-offsets needs a local data directory (run it on the server)");
 	if (o.reset_to)

@@ -475,11 +475,8 @@ int main(int argc, char **argv)
 		mq_usage_error("--file-per-record needs FILE arguments");
 	if (o.follow && argc > 1)
 		mq_usage_error("--follow takes no FILE arguments");
-	if (!(dir = mq_topic_args(o.dir, argv, 1))) {
-		if (mq_errclass() == MQ_EUSAGE)
-			mq_usage_error("%s", mq_errmsg());
+	if (!(dir = mq_topic_args(o.dir, argv, 1)))
 		mq_die_err();
-	}
 	if (o.follow && mq_remote_is(dir))
 		mq_usage_error("--follow needs a local topic: it reads back what it wrote");
 

@@ -49,11 +49,8 @@ static char *topic_dir(const struct opts *o, int argc, char **argv)
 {
 	char *d = mq_topic_args(o->dir, argv, argc);
 
-	if (!d) {
-		if (mq_errclass() == MQ_EUSAGE)
-			mq_usage_error("%s", mq_errmsg());
+	if (!d)
 		mq_die_err();
-	}
 	return d;
 }
 

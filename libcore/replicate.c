@@ -82,8 +82,9 @@ static int fetch(struct rep *r, struct part *pt, int64_t offset, int64_t max, in
 		       mq_syserr("cannot fetch") : 0;
 	}
 	struct mq_fetch f;
-	if (mq_replica_report(pt->sdir, &pt->src->conf, r->o->id, offset) < 0 ||
-	    mq_fetch_range(pt->sdir, offset, max, -1, &f) < 0)
+	/* a source this follower may not write to just has no high watermark */
+	mq_replica_report(pt->sdir, &pt->src->conf, r->o->id, offset);
+	if (mq_fetch_range(pt->sdir, offset, max, -1, &f) < 0)
 		return -1;
 	*seg = f.seg_base;
 	*start = f.pi.log_start;

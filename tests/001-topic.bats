@@ -500,7 +500,7 @@ print("ok")' <<<"$output"
 		fi
 		# the winner's topic, whole
 		[ "$(head -1 "$MQ_DIR/topics/race$i/topic.conf")" = "partitions=$want" ]
-		[ "$(wc -l <"$MQ_DIR/topics/race$i/topic.conf")" -eq 10 ]
+		[ "$(wc -l <"$MQ_DIR/topics/race$i/topic.conf")" -eq 11 ]
 		[ "$(find "$MQ_DIR/topics/race$i" -mindepth 1 -type d | wc -l)" -eq "$want" ]
 		mq-topic describe "race$i" >/dev/null
 	done
