@@ -146,18 +146,30 @@ static void shell_quote(struct mq_buf *cmd, const char *s)
 	mq_buf_append(cmd, "'", 1);
 }
 
-/* Waits for the ssh of connection fd (all of them when fd is -1). */
-static void reap(struct mq_remote *r, int fd)
+/* Collects the ssh processes whose connections were closed (fd -1) and
+ * have ended, waiting up to wait_ms for them; a closed connection's ssh
+ * may take a moment to end, and nobody waits for it unless an error
+ * needs its exit status. */
+static void reap(struct mq_remote *r, int wait_ms)
 {
-	for (size_t i = 0; i < r->nkids;) {
-		int st;
-		if (fd >= 0 && r->kids[i].fd != fd) {
+	for (int64_t deadline = mq_now_ms() + wait_ms;;) {
+		int left = 0;
+		for (size_t i = 0; i < r->nkids;) {
+			int st;
+			pid_t w = r->kids[i].fd >= 0 ? 0 : waitpid(r->kids[i].pid, &st, WNOHANG);
+			if (w == r->kids[i].pid || (w < 0 && errno == ECHILD)) {
+				if (w > 0)
+					r->child_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+				r->kids[i] = r->kids[--r->nkids];
+				continue;
+			}
+			left += r->kids[i].fd < 0;
 			i++;
-			continue;
 		}
-		if (waitpid(r->kids[i].pid, &st, 0) == r->kids[i].pid)
-			r->child_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		r->kids[i] = r->kids[--r->nkids];
+		if (!left || mq_now_ms() >= deadline)
+			return;
+		struct timespec ts = { 0, 5 * 1000000L };
+		nanosleep(&ts, NULL);
 	}
 }
 
@@ -206,6 +218,7 @@ static curl_socket_t ssh_open(void *arg, curlsocktype purpose, struct curl_socka
 
 	(void)purpose;
 	(void)addr;
+	reap(r, 0);
 	if (r->nkids == sizeof r->kids / sizeof *r->kids)
 		return CURL_SOCKET_BAD;
 	/* bound first, so the child knows which connection is ours */
@@ -244,7 +257,10 @@ static int ssh_close(void *arg, curl_socket_t fd)
 	struct mq_remote *r = arg;
 
 	close(fd);
-	reap(r, fd);
+	for (size_t i = 0; i < r->nkids; i++)
+		if (r->kids[i].fd == fd)
+			r->kids[i].fd = -1;
+	reap(r, 0);
 	return 0;
 }
 
@@ -390,7 +406,7 @@ void mq_remote_free(struct mq_remote *r)
 		return;
 	if (r->curl)
 		curl_easy_cleanup(r->curl);   /* closes the ssh socket too */
-	reap(r, -1);
+	reap(r, 0);
 	if (r->lfd >= 0)
 		close(r->lfd);
 	curl_slist_free_all(r->hdrs);
@@ -477,6 +493,8 @@ int mq_remote_request(struct mq_remote *r, const char *method, const char *path,
 	}
 	if (rc != CURLE_OK) {
 		char why[512];
+		if (r->ssh)
+			reap(r, 2000);   /* for ssh's exit status */
 		snprintf(why, sizeof why, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
 		if (r->ssh && r->child_status > 0)
 			return mq_error(MQ_EREMOTE, "%s: %s %s: ssh to '%s' failed (exit status %d)",

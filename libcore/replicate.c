@@ -38,7 +38,7 @@
 
 #include "mq.h"
 
-#define FETCH_BYTES (4 << 20)
+#define FETCH_BYTES (16 << 20)
 #define REFETCHES 5
 #define IDLE_WAIT_MS 10000
 
@@ -62,24 +62,28 @@ struct rep {
 	struct part *parts;
 	size_t nparts;
 	struct mq_response resp;
-	struct mq_buf buf;
+	struct mq_buf buf;        /* what a directory source gave */
+	const uint8_t *data;      /* the batches of the last fetch */
+	size_t len;
 	int ino;
 };
 
-/* Whole batches at offset from the source into r->buf; *seg the base of
- * the source segment they came from (or of its newest one). */
+/* Whole batches at offset from the source into r->data and r->len;
+ * *seg the base of the source segment they came from (or of its newest
+ * one). */
 static int fetch(struct rep *r, struct part *pt, int64_t offset, int64_t max, int64_t wait,
 		 int64_t *seg, int64_t *start, int64_t *end)
 {
-	r->buf.len = 0;
+	r->len = 0;
 	if (r->remote) {
 		if (mq_client_fetch(pt->src, pt->p, offset, max, wait, r->o->id, &r->resp) < 0)
 			return -1;
 		*seg = r->resp.seg_base;
 		*start = r->resp.log_start;
 		*end = r->resp.log_end;
-		return mq_buf_append(&r->buf, r->resp.body.p, r->resp.body.len) < 0 ?
-		       mq_syserr("cannot fetch") : 0;
+		r->data = r->resp.body.p;
+		r->len = r->resp.body.len;
+		return 0;
 	}
 	struct mq_fetch f;
 	/* a source this follower may not write to just has no high watermark */
@@ -96,7 +100,8 @@ static int fetch(struct rep *r, struct part *pt, int64_t offset, int64_t max, in
 	close(f.fd);
 	if (rc < 0)
 		return mq_syserr("cannot read from '%s'", pt->sdir);
-	r->buf.len = (size_t)f.len;
+	r->data = r->buf.p;
+	r->len = (size_t)f.len;
 	return 0;
 }
 
@@ -106,8 +111,8 @@ static int check(struct rep *r, int64_t offset, int64_t *next)
 	struct mq_batch b;
 	size_t off;
 
-	for (off = 0; off < r->buf.len; off += b.size) {
-		int rc = mq_batch_parse(r->buf.p + off, r->buf.len - off, &b);
+	for (off = 0; off < r->len; off += b.size) {
+		int rc = mq_batch_parse(r->data + off, r->len - off, &b);
 		if (rc != MQ_BATCH_OK)
 			return mq_error(MQ_ECORRUPT, "%s batch at offset %lld", rc == MQ_BATCH_SHORT ?
 					"truncated" : "invalid", (long long)offset);
@@ -165,7 +170,7 @@ static int common_prefix(struct rep *r, struct part *pt, int64_t from, int64_t *
 			rc = -1;
 			break;
 		}
-		if (r->buf.len == 0 || mq_batch_parse(r->buf.p, r->buf.len, &sb) != MQ_BATCH_OK ||
+		if (r->len == 0 || mq_batch_parse(r->data, r->len, &sb) != MQ_BATCH_OK ||
 		    !same_batch(&lb, &sb))
 			break;
 		at = mq_batch_last_offset(&lb) + 1;
@@ -215,7 +220,7 @@ static int reconcile(struct rep *r, struct part *pt)
 			return -1;
 		if (fetch(r, pt, mine.base_offset, 1, 0, &seg, &start, &end) < 0)
 			return -1;
-		if (r->buf.len == 0 || mq_batch_parse(r->buf.p, r->buf.len, &theirs) != MQ_BATCH_OK) {
+		if (r->len == 0 || mq_batch_parse(r->data, r->len, &theirs) != MQ_BATCH_OK) {
 			diverged = 1;
 			snprintf(why, sizeof why, "the leader has no batch at offset %lld",
 				 (long long)mine.base_offset);
@@ -291,10 +296,10 @@ static int step(struct rep *r, struct part *pt)
 	/* the leader's segments, where it has them */
 	if (seg >= 0 && seg == pt->end && mq_log_roll_at(pt->log, seg) < 0)
 		return -1;
-	pt->idle = r->buf.len == 0;
+	pt->idle = r->len == 0;
 	if (pt->idle)
 		return 0;
-	if (mq_log_append_raw(pt->log, r->buf.p, r->buf.len) < 0)
+	if (mq_log_append_raw(pt->log, r->data, r->len) < 0)
 		return -1;
 	pt->end = next;
 	if (r->o->progress)

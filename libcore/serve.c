@@ -436,15 +436,17 @@ struct relay {
 static void *relay(void *arg)
 {
 	struct relay *r = arg;
-	static __thread char buf[256 * 1024];
+	size_t size = 1 << 20;
+	char *buf = malloc(size);
 
-	for (;;) {
-		ssize_t n = read(r->from, buf, sizeof buf);
+	while (buf) {
+		ssize_t n = read(r->from, buf, size);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0 || mq_write_all(r->to, buf, (size_t)n) < 0)
 			break;
 	}
+	free(buf);
 	if (r->shut)
 		shutdown(r->to, SHUT_WR);
 	r->done = 1;
@@ -572,6 +574,10 @@ int mq_serve_run(const struct mq_serve_opts *o)
 			mq_syserr("cannot serve standard input");
 			goto fail;
 		}
+		/* room for a whole fetch in flight between the daemon and the relay */
+		int big = 4 << 20;
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+		setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
 		in = (struct relay){ .from = 0, .to = sv[1], .shut = 1 };
 		out = (struct relay){ .from = sv[1], .to = 1 };
 		if (MHD_add_connection(s.d, sv[0], (struct sockaddr *)&lo, sizeof lo) != MHD_YES) {
