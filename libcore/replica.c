@@ -190,10 +190,10 @@ int mq_partition_wait_hw(const char *dir, const struct mq_config *conf, int64_t 
 		free(v);
 	}
 	return mq_error(MQ_EREMOTE,
-			"timed out after %lld ms waiting for %d in-sync replica%s to reach offset %lld in '%s' "
+			"timed out after %lld ms waiting for %d in-sync replica%s to reach offset %lld "
 			"(%zu in sync, high watermark %lld)",
 			(long long)timeout_ms, conf->min_insync_replicas,
-			conf->min_insync_replicas == 1 ? "" : "s", (long long)offset, dir, ins, (long long)hw);
+			conf->min_insync_replicas == 1 ? "" : "s", (long long)offset, ins, (long long)hw);
 }
 
 /* ---- rewriting a follower's history ---- */

@@ -36,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mq.h"
+#include "log_priv.h"
 
 #define FETCH_BYTES (16 << 20)
 #define REFETCHES 5
@@ -51,6 +51,7 @@ struct part {
 	struct mq_log *log;
 	int64_t end;              /* local log end */
 	int checked;              /* divergence checked */
+	int64_t hw;               /* the leader's high watermark, as last heard */
 	int idle;                 /* the last fetch brought nothing */
 };
 
@@ -81,6 +82,7 @@ static int fetch(struct rep *r, struct part *pt, int64_t offset, int64_t max, in
 		*seg = r->resp.seg_base;
 		*start = r->resp.log_start;
 		*end = r->resp.log_end;
+		pt->hw = r->resp.high_watermark;
 		r->data = r->resp.body.p;
 		r->len = r->resp.body.len;
 		return 0;
@@ -93,6 +95,8 @@ static int fetch(struct rep *r, struct part *pt, int64_t offset, int64_t max, in
 	*seg = f.seg_base;
 	*start = f.pi.log_start;
 	*end = f.pi.log_end;
+	if (mq_partition_hw(pt->sdir, &pt->src->conf, &pt->hw) < 0)
+		pt->hw = -1;
 	if (f.fd < 0)
 		return 0;
 	int rc = mq_buf_reserve(&r->buf, (size_t)f.len) < 0 ? -1 :
@@ -258,6 +262,21 @@ static int reconcile(struct rep *r, struct part *pt)
 	return 0;
 }
 
+/* A follower's consumers see what the leader's do: its high watermark
+ * follows the leader's, as far as this log goes. */
+static int follow_hw(struct part *pt)
+{
+	char path[PATH_MAX];
+	int64_t old, hw = pt->hw < pt->end ? pt->hw : pt->end;
+
+	if (pt->dst->conf.min_insync_replicas == 0 || hw < 0)
+		return 0;
+	mq_pathf(path, sizeof path, "%s/" MQ_CKPT_HW, pt->dir);
+	if (mq_checkpoint_read(path, &old) == 0 && old >= hw)
+		return 0;
+	return mq_checkpoint_write(path, hw, 0);
+}
+
 /* One fetch and append for a partition: 1 when something was appended. */
 static int step(struct rep *r, struct part *pt)
 {
@@ -297,11 +316,14 @@ static int step(struct rep *r, struct part *pt)
 	if (seg >= 0 && seg == pt->end && mq_log_roll_at(pt->log, seg) < 0)
 		return -1;
 	pt->idle = r->len == 0;
+	if (!pt->idle && mq_log_append_raw(pt->log, r->data, r->len) < 0)
+		return -1;
+	if (!pt->idle)
+		pt->end = next;
+	if (follow_hw(pt) < 0)
+		return -1;
 	if (pt->idle)
 		return 0;
-	if (mq_log_append_raw(pt->log, r->data, r->len) < 0)
-		return -1;
-	pt->end = next;
 	if (r->o->progress)
 		r->o->progress(r->o->arg, pt->src->name, pt->p, next, end);
 	return 1;

@@ -461,7 +461,7 @@ static result fetch(struct srv_req *q, struct MHD_Connection *c, struct mq_topic
 	int64_t offset = arg_int(c, "offset", -1, INT64_MAX);
 	int64_t max = arg_int(c, "max_bytes", 1 << 20, 64 << 20);
 	int64_t wait = arg_int(c, "wait_ms", 0, MAX_WAIT_MS);
-	int64_t deadline = mq_now_ms() + wait, limit = -1;
+	int64_t deadline = mq_now_ms() + wait, limit = -1, hw = -1;
 	uint64_t gen = mq_srv_gen(s);
 	const char *replica = arg(c, "replica");
 
@@ -479,8 +479,9 @@ static result fetch(struct srv_req *q, struct MHD_Connection *c, struct mq_topic
 		mq_srv_watch(s, dir);
 	for (;;) {
 		/* consumers see only what enough followers have */
-		if (!replica && t->conf.min_insync_replicas > 0 && mq_partition_hw(dir, &t->conf, &limit) < 0)
+		if (t->conf.min_insync_replicas > 0 && mq_partition_hw(dir, &t->conf, &hw) < 0)
 			return mq_srv_fail(q, c);
+		limit = replica ? -1 : hw;
 		if (mq_fetch_range(dir, offset, max, limit, &f) < 0) {
 			if (mq_errclass() == MQ_ENOTFOUND) {
 				json_t *j = json_pack("{s:s,s:i,s:I,s:I}", "error", mq_errmsg(), "class", MQ_ENOTFOUND,
@@ -503,8 +504,8 @@ static result fetch(struct srv_req *q, struct MHD_Connection *c, struct mq_topic
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, "Content-Type", "application/vnd.kafka.batch");
-	if (limit >= 0)
-		f.pi.high_watermark = limit;
+	if (hw >= 0)
+		f.pi.high_watermark = hw;
 	range_headers(r, &f.pi);
 	if (f.seg_base >= 0) {
 		char v[32];
