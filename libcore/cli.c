@@ -509,17 +509,25 @@ char *mq_topic_args(const char *dir, char **args, int n)
 		if (r > 0) {
 			if (addr && strcmp(addr, d)) {
 				mq_error(MQ_EUSAGE, "topics '%s' and '%s' are in different places", addr, d);
+				free(addr);
+				free(d);
 				return NULL;
 			}
+			free(addr);
 			addr = d;
 			args[i] = name;   /* kept until exit, as argv is */
 		}
-		if (mq_topic_name_check(args[i]) < 0)
+		if (mq_topic_name_check(args[i]) < 0) {
+			free(addr);
 			return NULL;
+		}
 	}
 	if (addr && dir && strcmp(addr, dir)) {
 		mq_error(MQ_EUSAGE, "topic address '%s' and --dir '%s' disagree", addr, dir);
+		free(addr);
 		return NULL;
 	}
-	return mq_datadir(addr ? addr : dir);
+	char *d = mq_datadir(addr ? addr : dir);
+	free(addr);
+	return d;
 }
