@@ -7,7 +7,10 @@
 # -g/--group, from the groups/ directory, and commands and file names
 # after -x/--exec, all in the data directory given on the line with
 # -d/--dir (else $MQ_DIR, $XDG_DATA_HOME/mq or ~/.local/share/mq, as the
-# programs choose it).  Needs nothing from the bash-completion package.
+# programs choose it), and file names after --token-file.  A data
+# directory on another host is not asked for its topics over ssh, which
+# might ask for a password in the middle of the line.  Needs nothing from
+# the bash-completion package.
 #
 # bash splits words at '=', so "--offset-reset=earliest" arrives as
 # "--offset-reset" "=" "earliest"; the word being completed is then only
@@ -16,13 +19,13 @@
 _mq_consume_opts='-c --count -d --dir -e --exit -f --format -g --group -h --help
 	-J --json -o --offset -p --partition -V --version -x --exec --batch
 	--commit --dlq --force --grep --isolation --key --offset-reset --raw
-	--reset-offsets --retries --skip-corrupt --until'
+	--reset-offsets --retries --skip-corrupt --token-file --until'
 
 # Options that take a value, as getopt_long sees them.
 _mq_consume_short_args='cdfgopx'
 _mq_consume_long_args='--count --dir --format --group --offset --partition
 	--exec --batch --commit --dlq --grep --isolation --key --offset-reset
-	--reset-offsets --retries --until'
+	--reset-offsets --retries --token-file --until'
 
 # The data directory given on the line with -d/--dir, or empty.
 _mq_consume_dir()
@@ -51,6 +54,7 @@ _mq_consume_run()
 
 	shift
 	dir=$(_mq_consume_dir)
+	[[ ${dir:-$MQ_DIR} == ssh://* ]] && return
 	[[ $self == */* && -x ${self%/*}/$prog ]] && prog=${self%/*}/$prog
 	if [[ -n $dir ]]; then
 		"$prog" -d "$dir" "$@" 2>/dev/null
@@ -146,6 +150,11 @@ _mq_consume()
 		;;
 	--commit)
 		COMPREPLY=($(compgen -W 'auto none' -- "$cur"))
+		return
+		;;
+	--token-file)
+		compopt -o filenames 2>/dev/null
+		COMPREPLY=($(compgen -f -- "$cur"))
 		return
 		;;
 	--offset-reset)

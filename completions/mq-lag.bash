@@ -4,15 +4,18 @@
 # --fail-on, topic names after -t/--topic from `mq-topic list`, file names
 # after -o/--output, and group names as arguments, from the first column
 # of `mq-lag --summary` (the groups that have committed), in the data
-# directory given on the line with -d/--dir (else the default one).  Needs
-# nothing from the bash-completion package.
+# directory given on the line with -d/--dir or as an address, the first
+# argument (else the default one), and file names after --token-file.  A
+# data directory on another host is not asked for its groups over ssh,
+# which might ask for a password in the middle of the line.  Needs nothing
+# from the bash-completion package.
 #
 # bash splits words at '=', so "--fail-on=warn" arrives as "--fail-on" "="
 # "warn"; the word being completed is then only the part after the '='.
 
 _mq_lag_opts='-d --dir -h --help -J --json -o --output -q --quiet -t --topic
 	-V --version -w --watch --allowed-lag --fail-on --max-age --max-lag
-	--prometheus --summary --window'
+	--prometheus --summary --token-file --window'
 
 # Runs PROG (mq-lag or mq-topic, the one next to the program being
 # completed when it was given by path) with the -d of the command line.
@@ -29,9 +32,11 @@ _mq_lag_run()
 			[[ $dir == = ]] && dir=${COMP_WORDS[i + 2]}
 			;;
 		-d?*) dir=${w#-d} ;;
+		http://* | https://* | ssh://*) [[ -n $dir ]] || dir=$w ;;
 		esac
 	done
 	[[ $dir == \~* ]] && dir=$HOME${dir#\~}
+	[[ ${dir:-$MQ_DIR} == ssh://* ]] && return
 	[[ $self == */* && -x ${self%/*}/$prog ]] && prog=${self%/*}/$prog
 	if [[ -n $dir ]]; then
 		"$prog" -d "$dir" "$@" 2>/dev/null
@@ -67,7 +72,7 @@ _mq_lag()
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return
 		;;
-	-o | --output)
+	-o | --output | --token-file)
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return

@@ -4,7 +4,10 @@
 # of -z/--compression and --acks, directories after -d/--dir, file names
 # after -F/--follow and for the FILE arguments, and the TOPIC from
 # `mq-topic list` in the data directory given on the line with -d/--dir
-# (else the default one).  Needs nothing from the bash-completion package.
+# (else the default one), and file names after --token-file.  A data
+# directory on another host is not asked for its topics over ssh, which
+# might ask for a password in the middle of the line.  Needs nothing from
+# the bash-completion package.
 #
 # bash splits words at '=', so "--compression=lz4" arrives as
 # "--compression" "=" "lz4"; the word being completed is then only the
@@ -13,12 +16,14 @@
 _mq_produce_opts='-0 --null -D --delim -d --dir -F --follow -H --header -h --help
 	-K --key-delim -k --key -p --partition -V --version -v --verbose
 	-z --compression --acks --batch-size --file-per-record --fsync --json
-	--linger --no-create --raw --skip-oversize --tee'
+	--linger --no-create --raw --skip-oversize --tee --acks-timeout
+	--token-file'
 
 # Options that take a value, as getopt_long sees them.
 _mq_produce_short_args='DdFHKkpz'
 _mq_produce_long_args='--delim --dir --follow --header --key-delim --key
-	--partition --compression --acks --batch-size --linger'
+	--partition --compression --acks --batch-size --linger --acks-timeout
+	--token-file'
 
 # Runs PROG (mq-topic, the one next to the program being completed when
 # it was given by path) with the -d of the command line.
@@ -38,6 +43,7 @@ _mq_produce_run()
 		esac
 	done
 	[[ $dir == \~* ]] && dir=$HOME${dir#\~}
+	[[ ${dir:-$MQ_DIR} == ssh://* ]] && return
 	[[ $self == */* && -x ${self%/*}/$prog ]] && prog=${self%/*}/$prog
 	if [[ -n $dir ]]; then
 		"$prog" -d "$dir" "$@" 2>/dev/null
@@ -89,7 +95,7 @@ _mq_produce()
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return
 		;;
-	-F | --follow)
+	-F | --follow | --token-file)
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return
@@ -103,7 +109,7 @@ _mq_produce()
 		return
 		;;
 	-D | --delim | -K | --key-delim | -H | --header | -k | --key | \
-	-p | --partition | --batch-size | --linger)
+	-p | --partition | --batch-size | --linger | --acks-timeout)
 		return
 		;;
 	esac

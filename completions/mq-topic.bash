@@ -3,8 +3,11 @@
 # Completes the commands, the options each command takes (the same table
 # as cmd/mq-topic.c), configuration keys and their values after -c, topic
 # names from `mq-topic list` in the data directory given on the line with
-# -d/--dir (else the default one), and segment files and directories for
-# dump.  Needs nothing from the bash-completion package.
+# -d/--dir (else the default one), segment files and directories for
+# dump, and file names after --token-file.  A data directory on another
+# host is not asked for its topics over ssh, which might ask for a
+# password in the middle of the line.  Needs nothing from the
+# bash-completion package.
 #
 # bash splits words at '=', so "--dir=/x" arrives as "--dir" "=" "/x" and
 # "-c retention.ms=7d" as "-c" "retention.ms" "=" "7d"; the word being
@@ -31,6 +34,7 @@ _mq_topic_topics()
 		esac
 	done
 	[[ $dir == \~* ]] && dir=$HOME${dir#\~}
+	[[ ${dir:-$MQ_DIR} == ssh://* ]] && return
 	[[ $prog == */* && -x $prog ]] || type -P "$prog" >/dev/null 2>&1 || prog=mq-topic
 	if [[ -n $dir ]]; then
 		"$prog" -d "$dir" list 2>/dev/null
@@ -74,6 +78,11 @@ _mq_topic()
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return
 		;;
+	--token-file)
+		compopt -o filenames 2>/dev/null
+		COMPREPLY=($(compgen -f -- "$cur"))
+		return
+		;;
 	compression.type)
 		COMPREPLY=($(compgen -W 'producer uncompressed gzip snappy lz4 zstd' -- "$cur"))
 		return
@@ -96,6 +105,11 @@ _mq_topic()
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return
 		;;
+	--token-file)
+		compopt -o filenames 2>/dev/null
+		COMPREPLY=($(compgen -f -- "$cur"))
+		return
+		;;
 	-p | --partitions)
 		return
 		;;
@@ -114,7 +128,7 @@ _mq_topic()
 			continue
 		fi
 		case $w in
-		-d | --dir | -p | --partitions | -c | --config)
+		-d | --dir | -p | --partitions | -c | --config | --token-file)
 			[[ ${COMP_WORDS[i + 1]} == = ]] || i=$((i + 1))
 			;;
 		-*) ;;
@@ -130,7 +144,7 @@ _mq_topic()
 
 	if [[ -z $cmd ]]; then
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W '-d --dir -h --help -V --version' -- "$cur"))
+			COMPREPLY=($(compgen -W '-d --dir -h --help -V --version --token-file' -- "$cur"))
 		else
 			COMPREPLY=($(compgen -W "$_mq_topic_commands" -- "$cur"))
 		fi
@@ -146,7 +160,7 @@ _mq_topic()
 	*) opts= ;;
 	esac
 	if [[ $cur == -* ]]; then
-		[[ $cmd == dump ]] || opts="$opts -d --dir"
+		[[ $cmd == dump ]] || opts="$opts -d --dir --token-file"
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		return
 	fi
