@@ -297,7 +297,7 @@ int mq_client_fetch(const struct mq_topic *t, int32_t part, int64_t offset, int6
 }
 
 int mq_client_wait(struct mq_remote *r, const struct mq_tp *tps, const int64_t *offsets, size_t n,
-		   int64_t wait_ms)
+		   int64_t wait_ms, const char *replica)
 {
 	struct mq_buf p = { 0 };
 	json_t *body = json_object(), *a = json_array(), *j = NULL;
@@ -307,7 +307,8 @@ int mq_client_wait(struct mq_remote *r, const struct mq_tp *tps, const int64_t *
 		json_array_append_new(a, json_pack("{s:s,s:i,s:I}", "topic", tps[i].topic, "partition",
 						   tps[i].partition, "offset", (json_int_t)offsets[i]));
 	json_object_set_new(body, "partitions", a);
-	rc = path(&p, "/v1/wait?wait_ms=%L", wait_ms) < 0 ||
+	rc = path(&p, replica ? "/v1/wait?wait_ms=%L&replica=%s" : "/v1/wait?wait_ms=%L", wait_ms,
+		  replica) < 0 ||
 	     call(r, "POST", (char *)p.p, body, MQ_REQ_IDEMPOTENT, &j) < 0 ? -1 : 0;
 	json_decref(body);
 	json_decref(j);

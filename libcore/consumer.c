@@ -311,7 +311,7 @@ int mq_consumer_next(struct mq_consumer *c, struct mq_tp *tp, struct mq_batch *b
 {
 	size_t alive = 0;
 
-	if (c->group && c->remote && commit(c, NULL, 0) < 0)
+	if (c->group && c->remote && mq_group_due(c->group) && commit(c, NULL, 1) < 0)
 		return -1;
 	if (c->group && mq_group_rebalance(c->group, 0, on_revoke, on_assign, c) < 0)
 		return -1;
@@ -418,7 +418,7 @@ static int remote_wait(struct mq_consumer *c, int timeout_ms)
 			offs[n++] = mq_reader_position(c->cur[i].r);
 		}
 	if (n > 0) {
-		rc = mq_client_wait(c->topics[0].remote, tps, offs, n, timeout_ms);
+		rc = mq_client_wait(c->topics[0].remote, tps, offs, n, timeout_ms, NULL);
 	} else {
 		struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
 		nanosleep(&ts, NULL);

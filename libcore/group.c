@@ -465,6 +465,11 @@ out:
 	return rc;
 }
 
+int mq_group_due(const struct mq_group *g)
+{
+	return mq_now_ms() - g->last_poll >= MQ_GROUP_POLL_MS;
+}
+
 size_t mq_group_owned(const struct mq_group *g, struct mq_tp *out, size_t max)
 {
 	size_t n = g->nown < max ? g->nown : max;

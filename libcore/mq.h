@@ -76,6 +76,8 @@ ssize_t mq_unescape(const char *s, char *buf, size_t size);
  * escape, -2 when the text ends inside it (*p unchanged on error). */
 int mq_escape(const char **p);
 int64_t mq_now_ms(void);
+/* A clock for timeouts: monotonic, deaf to MQ_NOW_MS. */
+int64_t mq_mono_ms(void);
 /* ISO 8601 UTC with milliseconds ("-" for a negative time) into buf. */
 char *mq_format_time(int64_t ms, char *buf, size_t n);
 
@@ -663,6 +665,8 @@ int mq_group_subscribe(struct mq_group *g, const struct mq_tp *tps, size_t n);
 int mq_group_rebalance(struct mq_group *g, int force,
 		       int (*revoke)(void *arg, const struct mq_tp *tp),
 		       int (*assign)(void *arg, const struct mq_tp *tp), void *arg);
+/* 1 when the next mq_group_rebalance will look (commit before it). */
+int mq_group_due(const struct mq_group *g);
 /* Copies up to max owned partitions into out; returns how many owned. */
 size_t mq_group_owned(const struct mq_group *g, struct mq_tp *out, size_t max);
 void mq_group_release(struct mq_group *g, const struct mq_tp *tp);
@@ -923,7 +927,7 @@ int mq_client_fetch(const struct mq_topic *t, int32_t p, int64_t offset, int64_t
 		    int64_t wait_ms, const char *replica, struct mq_response *resp);
 /* Returns when one of the partitions has data at its offset, or after wait_ms. */
 int mq_client_wait(struct mq_remote *r, const struct mq_tp *tps, const int64_t *offsets, size_t n,
-		   int64_t wait_ms);
+		   int64_t wait_ms, const char *replica);
 int mq_client_group_committed(const char *addr, const char *group, const char *topic, int32_t p,
 			      int64_t *offset);
 int mq_client_group_commit_many(const char *addr, const char *group,

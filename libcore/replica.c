@@ -154,7 +154,7 @@ int mq_replica_report(const char *dir, const struct mq_config *conf, const char 
 int mq_partition_wait_hw(const char *dir, const struct mq_config *conf, int64_t offset,
 			 int64_t timeout_ms)
 {
-	int64_t deadline = mq_now_ms() + timeout_ms, hw = 0;
+	int64_t deadline = mq_mono_ms() + timeout_ms, hw = 0;
 	int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	char buf[4096];
 
@@ -171,7 +171,7 @@ int mq_partition_wait_hw(const char *dir, const struct mq_config *conf, int64_t 
 				close(ino);
 			return 0;
 		}
-		int64_t left = deadline - mq_now_ms();
+		int64_t left = deadline - mq_mono_ms();
 		if (left <= 0)
 			break;
 		struct pollfd pf = { .fd = ino, .events = POLLIN };

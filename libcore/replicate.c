@@ -451,7 +451,7 @@ static int wait_source(struct rep *r, int64_t ms)
 				tps[i] = (struct mq_tp){ r->parts[i].src->name, r->parts[i].p };
 				offs[i] = r->parts[i].end;
 			}
-			rc = mq_client_wait(r->src[0].remote, tps, offs, r->nparts, ms);
+			rc = mq_client_wait(r->src[0].remote, tps, offs, r->nparts, ms, r->o->id);
 		}
 		free(tps);
 		free(offs);

@@ -244,7 +244,7 @@ void mq_srv_wait_change(struct srv *s, uint64_t *gen, int64_t deadline)
 {
 	pthread_mutex_lock(&s->chg_lock);
 	while (*gen == s->gen && !s->stopping) {
-		int64_t now = mq_now_ms(), wait = deadline - now;
+		int64_t now = mq_mono_ms(), wait = deadline - now;
 		if (wait <= 0)
 			break;
 		/* without inotify, look again every 20 ms */
@@ -279,7 +279,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		if ((k = calloc(1, sizeof *k))) {
 			k->fd = ci ? ci->connect_fd : -1;
 			k->receiving = 1;
-			k->since = mq_now_ms();
+			k->since = mq_mono_ms();
 			k->next = s->conns;
 			if (s->conns)
 				s->conns->prev = k;
@@ -307,13 +307,13 @@ static void set_receiving(struct srv *s, struct srv_conn *k, int on)
 		return;
 	pthread_mutex_lock(&s->lock);
 	k->receiving = on;
-	k->since = mq_now_ms();
+	k->since = mq_mono_ms();
 	pthread_mutex_unlock(&s->lock);
 }
 
 static void watchdog(struct srv *s)
 {
-	int64_t now = mq_now_ms();
+	int64_t now = mq_mono_ms();
 
 	if (s->o.timeout_ms > 0) {
 		pthread_mutex_lock(&s->lock);
@@ -394,7 +394,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
 		snprintf(line, sizeof line, "%s - %s [%s] \"%s\" %u %llu %.3f", host, q->who, when,
 			 q->line, q->status, (unsigned long long)q->bytes,
-			 (double)(mq_now_ms() - q->started) / 1000.0);
+			 (double)(mq_mono_ms() - q->started) / 1000.0);
 		s->o.log(s->o.arg, line);
 	}
 	pthread_mutex_lock(&s->lock);
@@ -418,7 +418,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	(void)c;
 	if (q) {
 		q->s = cls;
-		q->started = mq_now_ms();
+		q->started = mq_mono_ms();
 		q->status = 500;
 		snprintf(q->line, sizeof q->line, "%s", uri);
 	}

@@ -194,7 +194,7 @@ static result topic(struct srv_req *q, struct MHD_Connection *c, const char *nam
 		mq_topic_close(&t);
 		return d ? mq_srv_json(q, c, 201, d) : mq_srv_fail(q, c);
 	}
-	int write = strcmp(method, "GET") != 0;
+	int write = strcmp(method, "GET") && strcmp(method, "HEAD");
 	if (open_topic(q, c, name, write, &t, &res) < 0)
 		return res;
 	if (!strcmp(method, "DELETE")) {
@@ -210,7 +210,7 @@ static result topic(struct srv_req *q, struct MHD_Connection *c, const char *nam
 			mq_topic_close(&t);
 			return mq_srv_fail(q, c);
 		}
-	} else if (strcmp(method, "GET")) {
+	} else if (write) {
 		mq_topic_close(&t);
 		return mq_srv_error(q, c, 405, MQ_EUSAGE, "method not allowed");
 	}
@@ -461,7 +461,7 @@ static result fetch(struct srv_req *q, struct MHD_Connection *c, struct mq_topic
 	int64_t offset = arg_int(c, "offset", -1, INT64_MAX);
 	int64_t max = arg_int(c, "max_bytes", 1 << 20, 64 << 20);
 	int64_t wait = arg_int(c, "wait_ms", 0, MAX_WAIT_MS);
-	int64_t deadline = mq_now_ms() + wait, limit = -1, hw = -1;
+	int64_t deadline = mq_mono_ms() + wait, limit = -1, hw = -1;
 	uint64_t gen = mq_srv_gen(s);
 	const char *replica = arg(c, "replica");
 
@@ -469,6 +469,10 @@ static result fetch(struct srv_req *q, struct MHD_Connection *c, struct mq_topic
 		return bad(q, c, "missing or invalid offset%s", "");
 	if (replica && mq_replica_id_check(replica) < 0)
 		return mq_srv_fail(q, c);
+	/* a follower's position moves the high watermark: that is a write */
+	result res;
+	if (replica && mq_srv_allowed(q, c, 1, t->name, &res) < 0)
+		return res;
 	if (max < 1)
 		max = 1;
 	mq_topic_partition_dir(t, part, dir, sizeof dir);
@@ -491,7 +495,7 @@ static result fetch(struct srv_req *q, struct MHD_Connection *c, struct mq_topic
 			}
 			return mq_srv_fail(q, c);
 		}
-		if (f.fd >= 0 || mq_now_ms() >= deadline || s->stopping)
+		if (f.fd >= 0 || mq_mono_ms() >= deadline || s->stopping)
 			break;
 		mq_srv_wait_change(s, &gen, deadline);
 	}
@@ -568,16 +572,18 @@ static result partition(struct srv_req *q, struct MHD_Connection *c, const char 
 }
 
 /* POST /v1/wait: returns once one of the partitions has data at its
- * offset (or its log moved past it), or when the wait is over. */
+ * offset (or its log moved past it), or when the wait is over.  Data
+ * means below the high watermark, except for a follower (?replica=ID). */
 static result wait_any(struct srv_req *q, struct MHD_Connection *c)
 {
 	struct srv *s = q->s;
-	int64_t wait = arg_int(c, "wait_ms", 0, MAX_WAIT_MS), deadline = mq_now_ms() + wait;
+	int64_t wait = arg_int(c, "wait_ms", 0, MAX_WAIT_MS), deadline = mq_mono_ms() + wait;
 	uint64_t gen = mq_srv_gen(s);
 	json_t *j, *a, *ready = json_array();
 	size_t n;
 	char dir[PATH_MAX];
 	result res;
+	int replica = arg(c, "replica") != NULL;
 
 	if (!(j = json_loadb((const char *)q->body.p, q->body.len, 0, NULL)) ||
 	    !json_is_array(a = json_object_get(j, "partitions"))) {
@@ -608,10 +614,17 @@ static result wait_any(struct srv_req *q, struct MHD_Connection *c)
 				continue;
 			mq_pathf(dir, sizeof dir, "%s/topics/%s/%lld", s->o.datadir, tn, (long long)p);
 			mq_srv_watch(s, dir);
-			if (mq_partition_info(dir, &pi) < 0 || pi.log_end != off)
+			struct mq_topic t;
+			int hwrc = 0;
+			if (!replica && mq_topic_open(s->o.datadir, tn, &t) == 0) {
+				if (t.conf.min_insync_replicas > 0 && mq_partition_info(dir, &pi) == 0)
+					hwrc = mq_partition_hw(dir, &t.conf, &pi.log_end) < 0 ? -1 : 1;
+				mq_topic_close(&t);
+			}
+			if (hwrc < 0 || (hwrc == 0 && mq_partition_info(dir, &pi) < 0) || pi.log_end != off)
 				json_array_append_new(ready, json_pack("{s:s,s:I}", "topic", tn, "partition", p));
 		}
-		if (json_array_size(ready) || mq_now_ms() >= deadline || s->stopping)
+		if (json_array_size(ready) || mq_mono_ms() >= deadline || s->stopping)
 			break;
 		mq_srv_wait_change(s, &gen, deadline);
 	}

@@ -201,7 +201,7 @@ static result heartbeat(struct srv_req *q, struct MHD_Connection *c, const char 
 	size_t n;
 	json_t *j = body_json(q), *a;
 	result res;
-	int64_t now = mq_now_ms();
+	int64_t now = mq_mono_ms();
 
 	if (!j)
 		return mq_srv_error(q, c, 400, MQ_EUSAGE, "invalid JSON body");

@@ -197,7 +197,9 @@ int mq_topic_partition_info(const struct mq_topic *t, int32_t p, struct mq_parti
 	if (t->remote)
 		return mq_client_partition_info(t, p, pi);
 	mq_topic_partition_dir(t, p, dir, sizeof dir);
-	return mq_partition_info(dir, pi);
+	if (mq_partition_info(dir, pi) < 0)
+		return -1;
+	return t->conf.min_insync_replicas > 0 ? mq_partition_hw(dir, &t->conf, &pi->high_watermark) : 0;
 }
 
 void mq_topic_partition_dir(const struct mq_topic *t, int32_t p, char *buf, size_t n)

@@ -18,3 +18,6 @@ run_examples() {
 @test "mq-produce(1) EXAMPLES run" { run_examples mq-produce.1; }
 @test "mq-consume(1) EXAMPLES run" { run_examples mq-consume.1; }
 @test "mq-lag(1) EXAMPLES run" { run_examples mq-lag.1; }
+@test "mq-serve(1) EXAMPLES run" { run_examples mq-serve.1; }
+@test "mq-replicate(1) EXAMPLES run" { run_examples mq-replicate.1; }
+@test "mq(7) EXAMPLES run" { run_examples mq.7; }
