@@ -472,6 +472,8 @@ int main(int argc, char **argv)
 	o.co.group = o.group;
 	o.co.commit = o.commit;
 	o.co.on_corrupt = on_corrupt;
+	o.co.stop = &stop;
+	mq_remote_set_stop(&stop);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);

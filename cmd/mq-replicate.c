@@ -133,7 +133,10 @@ int main(int argc, char **argv)
 	}
 	ro.topics = argv + 1;
 	ro.ntopics = (size_t)argc - 1;
+	if (mq_replicate_lock(ro.datadir) < 0)
+		mq_die_err();
 	tty = isatty(2);
+	mq_remote_set_stop(&stop);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);

@@ -419,6 +419,8 @@ static int remote_wait(struct mq_consumer *c, int timeout_ms)
 		}
 	if (n > 0) {
 		rc = mq_client_wait(c->topics[0].remote, tps, offs, n, timeout_ms, NULL);
+		if (rc < 0 && mq_remote_last_status() == 0 && c->o.stop && *c->o.stop)
+			rc = 0;   /* a signal ended the wait */
 	} else {
 		struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
 		nanosleep(&ts, NULL);

@@ -739,6 +739,7 @@ struct mq_consumer_opts {
 	int skip_corrupt;
 	void (*on_corrupt)(void *arg, const char *msg);
 	void *arg;
+	volatile sig_atomic_t *stop;  /* set by a signal: waiting ends */
 };
 struct mq_consumer;
 int mq_consumer_open(struct mq_consumer **cp, const struct mq_consumer_opts *o);
@@ -875,6 +876,9 @@ struct mq_replicate_opts {
  * following).  MQ_ECORRUPT when a log diverged, MQ_ENOTFOUND when the
  * leader's retention passed this follower, MQ_EREMOTE for the link. */
 int mq_replicate_run(const struct mq_replicate_opts *o);
+/* A lock on the data directory held while replicating into it: -1 with
+ * MQ_ENEG when another mq-replicate holds it. */
+int mq_replicate_lock(const char *datadir);
 
 /* ---- remote data directories (remote.c, client.c) ------------------------ */
 
@@ -897,6 +901,10 @@ enum { MQ_REQ_IDEMPOTENT = 1 };
 int mq_remote_get(const char *addr, struct mq_remote **rp);
 void mq_remote_free(struct mq_remote *r);
 void mq_remote_close_all(void);
+/* Requests in flight end (MQ_EREMOTE) when *stop becomes nonzero. */
+void mq_remote_set_stop(volatile sig_atomic_t *stop);
+/* HTTP status of the last answer, 0 when none came. */
+long mq_remote_last_status(void);
 const char *mq_remote_addr(const struct mq_remote *r);
 /* One HTTP request (path from "/v1"); 0 whatever the status, -1 with
  * MQ_EREMOTE when no answer came.  Idempotent ones are retried. */

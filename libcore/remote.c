@@ -50,6 +50,7 @@
 #include "mq.h"
 
 #define MQ_RETRIES 5
+#define MQ_SSH_EXIT_MS 5000
 
 struct mq_remote {
 	char *addr;               /* as given, without a trailing slash */
@@ -69,6 +70,8 @@ struct mq_remote {
 };
 
 static struct mq_remote *remotes;
+static volatile sig_atomic_t *stop_flag;
+static long last_status;
 static char *token;
 static int token_loaded;
 
@@ -282,6 +285,27 @@ static int ssh_listen(struct mq_remote *r)
 
 /* ---- requests ---- */
 
+void mq_remote_set_stop(volatile sig_atomic_t *stop)
+{
+	stop_flag = stop;
+}
+
+long mq_remote_last_status(void)
+{
+	return last_status;
+}
+
+/* A signal (SIGINT, SIGTERM) ends a long poll at once. */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)arg;
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return stop_flag && *stop_flag;
+}
+
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
 	struct mq_remote *r = arg;
@@ -357,6 +381,7 @@ int mq_remote_get(const char *addr, struct mq_remote **rp)
 		if (curl_global_init(CURL_GLOBAL_DEFAULT))
 			return mq_error(MQ_EREMOTE, "cannot initialise libcurl");
 		global = 1;
+		atexit(mq_remote_close_all);
 	}
 	if (!(r = calloc(1, sizeof *r)))
 		return mq_syserr("cannot connect to '%s'", addr);
@@ -380,6 +405,8 @@ int mq_remote_get(const char *addr, struct mq_remote **rp)
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	if (getenv("MQ_CURL_VERBOSE"))
 		curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
@@ -400,13 +427,16 @@ int mq_remote_get(const char *addr, struct mq_remote **rp)
 	return 0;
 }
 
+/* Also at exit: the remote mq-serve of each ssh ends when its connection
+ * closes, and is waited for, so that what it still does (closing logs
+ * and memberships) is over when the program is. */
 void mq_remote_free(struct mq_remote *r)
 {
 	if (!r)
 		return;
 	if (r->curl)
 		curl_easy_cleanup(r->curl);   /* closes the ssh socket too */
-	reap(r, 0);
+	reap(r, MQ_SSH_EXIT_MS);
 	if (r->lfd >= 0)
 		close(r->lfd);
 	curl_slist_free_all(r->hdrs);
@@ -481,6 +511,9 @@ int mq_remote_request(struct mq_remote *r, const char *method, const char *path,
 		r->resp = NULL;
 		if (rc == CURLE_OK)
 			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+		last_status = rc == CURLE_OK ? resp->status : 0;
+		if (rc == CURLE_ABORTED_BY_CALLBACK)
+			return mq_error(MQ_EREMOTE, "%s: %s %s: interrupted", r->addr, method, path);
 		int again = (rc != CURLE_OK && transient(rc)) || (rc == CURLE_OK && resp->status == 503);
 		if (!again || !(flags & MQ_REQ_IDEMPOTENT) || attempt + 1 >= MQ_RETRIES)
 			break;

@@ -32,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <time.h>
 #include <unistd.h>
@@ -201,7 +203,8 @@ static int reconcile(struct rep *r, struct part *pt)
 	start = si.log_start;
 	end = si.log_end;
 	if (pi.log_end < start || (pi.log_end == 0 && start > 0)) {
-		if (!r->o->reset)
+		/* an empty follower simply starts where the leader does */
+		if (!r->o->reset && pi.log_end > pi.log_start)
 			return mq_error(MQ_ENOTFOUND,
 					"'%s' partition %d: the leader's log starts at %lld, past this follower's end %lld "
 					"(retention); --reset starts over from the leader's log start",
@@ -465,9 +468,31 @@ static int wait_source(struct rep *r, int64_t ms)
 	return 0;
 }
 
+/* A link that dropped is worth waiting for; a refused token is not. */
 static int transient(void)
 {
-	return mq_errclass() == MQ_EREMOTE;
+	long st = mq_remote_last_status();
+
+	return mq_errclass() == MQ_EREMOTE && st != 401 && st != 403;
+}
+
+int mq_replicate_lock(const char *datadir)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	mq_pathf(path, sizeof path, "%s/replicate.lock", datadir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666)) < 0)
+		return mq_syserr("cannot lock '%s'", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		close(fd);
+		if (e == EWOULDBLOCK)
+			return mq_error(MQ_ENEG, "another mq-replicate is copying into '%s'", datadir);
+		errno = e;
+		return mq_syserr("cannot lock '%s'", path);
+	}
+	return fd;   /* held until exit */
 }
 
 int mq_replicate_run(const struct mq_replicate_opts *o)
@@ -493,6 +518,8 @@ int mq_replicate_run(const struct mq_replicate_opts *o)
 				moved |= s;
 		}
 		if (err) {
+			if (*o->stop)
+				break;   /* interrupted: what was appended stays */
 			/* a dropped link is waited out when following */
 			if (!o->follow || !transient())
 				goto out;
@@ -510,7 +537,7 @@ int mq_replicate_run(const struct mq_replicate_opts *o)
 			continue;
 		if (!o->follow)
 			break;
-		if (wait_source(&r, IDLE_WAIT_MS) < 0 && !transient())
+		if (wait_source(&r, IDLE_WAIT_MS) < 0 && !transient() && !*o->stop)
 			goto out;
 	}
 	rc = 0;
