@@ -13,12 +13,18 @@ RESULTS holds tab-separated lines:
   crc    HW_GBS|- SW_GBS
 
   metric ID NAME VALUE                          (read_bytes, log_bytes)
+  stat   ID ROLE NAME VALUE    a figure of one run (p50_ms, p99_ms, conn_kib...):
+                               the report takes the median over the runs
 
 RATIO_KIND: thr (mq throughput / yardstick throughput = yard time / mq
 time), time (mq time / yardstick time) or none.  BUDGETS: comma-separated
 ratio_min:X[:AIM], ratio_max:X[:AIM], recs_min:X, gbs_min:X, rss_max:KIB, cpu_max:S,
-readfrac_max:F (metric read_bytes at most F of metric log_bytes).
-FLAGS: showyard (also print a row for the yardstick itself).
+readfrac_max:F (metric read_bytes at most F of metric log_bytes),
+p99_max:MS (stat p99_ms), connkib_max:KIB (stat conn_kib).
+FLAGS: showyard (also print a row for the yardstick itself); latency (the
+samples' wall time is a run's median latency: the row shows the p50 and p99
+stats instead of times and rates); conns (the row compares peak RSS, with
+the stat conn_kib as its ratio).
 """
 import json
 import os
@@ -40,7 +46,7 @@ def load(path):
                 "yard_label": f[5], "ratio_kind": f[6], "budgets": f[7],
                 "flags": f[8].split(",") if len(f) > 8 and f[8] else [],
                 "samples": {"mq": [], "yard": []}, "errors": [], "skip": None, "notes": [],
-                "metrics": {},
+                "metrics": {}, "stats": {"mq": {}, "yard": {}},
             }
             order.append(sid)
         elif kind == "sample":
@@ -53,6 +59,8 @@ def load(path):
             scen[f[1]]["errors"].append(f[2])
         elif kind == "skip":
             scen[f[1]]["skip"] = f[2]
+        elif kind == "stat":
+            scen[f[1]]["stats"][f[2]].setdefault(f[3], []).append(float(f[4]))
         elif kind == "metric":
             scen[f[1]]["metrics"][f[2]] = float(f[3])
         elif kind == "note":
@@ -78,7 +86,12 @@ def summary(samples, records, nbytes):
     }
 
 
-def check_budgets(spec, kind, mq, ratio, nbytes, metrics):
+def medians(stats):
+    return {role: {k: round(statistics.median(v), 3) for k, v in d.items()}
+            for role, d in stats.items() if d}
+
+
+def check_budgets(spec, kind, mq, ratio, nbytes, metrics, stats):
     out = []
     for b in filter(None, spec.split(",")):
         p = b.split(":")
@@ -101,6 +114,14 @@ def check_budgets(spec, kind, mq, ratio, nbytes, metrics):
             text = f"reads ≤ {val:.0%} of the log"
             rb, lb = metrics.get("read_bytes"), metrics.get("log_bytes")
             ok = rb is not None and rb >= 0 and lb and rb <= val * lb
+        elif name == "p99_max":
+            text = f"p99 < {val:g} ms"
+            p99 = stats.get("mq", {}).get("p99_ms")
+            ok = p99 is not None and p99 < val
+        elif name == "connkib_max":
+            text = f"≤ {val:g} KiB a connection"
+            ck = stats.get("mq", {}).get("conn_kib")
+            ok = ck is not None and ck <= val
         elif name == "cpu_max":
             text = f"CPU < {val * 1000:g} ms"
             ok = mq is not None and mq["cpu_s"] < val
@@ -120,6 +141,12 @@ def fmt_int(x):
 
 def fmt_mb(x):
     return "–" if x is None else f"{x:.0f}"
+
+
+def lat_text(st):
+    if "p50_ms" not in st:
+        return "–"
+    return f"p50 {st['p50_ms']:.2f} ms, p99 {st['p99_ms']:.2f} ms"
 
 
 def fmt_rss(kib):
@@ -158,13 +185,14 @@ def main():
         elif mq and yd and s["ratio_kind"] == "time":
             ratio = round(mq["wall_s"] / yd["wall_s"], 3)
         status = "error" if s["errors"] else ("skipped" if s["skip"] else "ok")
+        st = medians(s["stats"])
         budgets = check_budgets(s["budgets"], s["ratio_kind"], mq, ratio, s["bytes"],
-                                s["metrics"]) \
+                                s["metrics"], st) \
             if status == "ok" and mq else []
         doc.append({
             "id": sid, "scenario": s["title"], "status": status, "errors": s["errors"],
             "skip_reason": s["skip"], "notes": s["notes"], "metrics": s["metrics"],
-            "records": s["records"],
+            "records": s["records"], "stats": st,
             "bytes": s["bytes"], "mq": mq, "yardstick": dict(yd or {}, label=s["yard_label"]),
             "ratio": ratio,
             "ratio_kind": {"thr": "mq throughput / yardstick throughput",
@@ -184,8 +212,20 @@ def main():
         if s["yard_label"]:
             ylab = s["yard_label"] + (f" ({yd['wall_s']:.3f} s)" if yd else " (not measured)")
         rtxt = "–" if ratio is None else (f"{ratio:.2f}" + (" thr" if s["ratio_kind"] == "thr" else " time"))
-        rows.append([s["title"], f"{mq['wall_s']:.3f}", fmt_int(mq["records_per_s"]),
-                     fmt_mb(mq["mb_per_s"]), f"{mq['cpu_s']:.2f}", fmt_rss(mq["peak_rss_kib"]),
+        wall, rps, mbs, cpu = (f"{mq['wall_s']:.3f}", fmt_int(mq["records_per_s"]),
+                               fmt_mb(mq["mb_per_s"]), f"{mq['cpu_s']:.2f}")
+        if "latency" in s["flags"]:
+            wall, rps, mbs = lat_text(st.get("mq", {})), "–", "–"
+            if yd:
+                ylab = f"{s['yard_label']} ({lat_text(st.get('yard', {}))})"
+            rtxt = "–" if ratio is None else f"{ratio:.2f} time (p50)"
+        elif "conns" in s["flags"]:
+            wall, rps, mbs, cpu = "–", "–", "–", "–"
+            if yd:
+                ylab = f"{s['yard_label']} ({fmt_rss(yd['peak_rss_kib'])})"
+            ck = st.get("mq", {}).get("conn_kib")
+            rtxt = "–" if ck is None else f"+{ck:.1f} KiB a connection"
+        rows.append([s["title"], wall, rps, mbs, cpu, fmt_rss(mq["peak_rss_kib"]),
                      ylab, rtxt, "; ".join(b["budget"] for b in budgets) or "–",
                      "; ".join("PASS" if b["pass"] else "FAIL" for b in budgets) or "–"])
     if crc:
