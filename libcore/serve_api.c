@@ -333,9 +333,17 @@ static int produce_batches(struct srv_req *q, struct mq_topic *t, int32_t part, 
 		return -1;
 	int rc = mq_log_append(l->log, q->body.p, q->body.len, &first);
 	if (rc < 0) {
-		/* after a failed write or sync the appender is not to be reused */
+		/* after a failed write or sync the appender is not to be reused;
+		 * one whose partition was deleted and made anew behind this
+		 * server's back is opened again, once */
+		int again = mq_errclass() == MQ_ENOTFOUND;
 		mq_log_close(l->log);
 		l->log = NULL;
+		if (again && mq_log_open(&l->log, dir, &t->conf, fsync ? MQ_LOG_FSYNC : 0) == 0 &&
+		    (rc = mq_log_append(l->log, q->body.p, q->body.len, &first)) < 0) {
+			mq_log_close(l->log);
+			l->log = NULL;
+		}
 	}
 	pthread_mutex_unlock(&l->lock);
 	if (rc < 0)
