@@ -35,6 +35,13 @@ Targets:
   transparent  EINTR on the Nth write, and short writes (once and from
                N on) must not show: status 0, all data, verify clean
                (mq-produce and mq-consume -g)
+  serve        mq-serve under the shim, mq-produce -v --fsync and
+               mq-consume -e as its HTTP clients (not under the shim):
+               ops write, fdatasync, open with EIO (full: also fsync,
+               rename, and every error); the client
+               exits 0, or 5 with the server's message; what the server
+               acknowledged is in the log; the server still answers; a
+               new server afterwards takes the rest
 
 Errors: ENOSPC and EIO (full: also EDQUOT and EROFS).  The last line
 says how many faults were injected.
@@ -364,6 +371,101 @@ def consume_target_transparent(r, base, err, mode, short):
     r.loop("transparent consume", one, "write", "EINTR" if err == "EINTR" else "short", mode, short)
 
 
+# ---- mq-serve ----
+
+def serve_target(r, base, ops, errs):
+    import subprocess
+    import urllib.request
+
+    def start(mq, env):
+        e = dict(os.environ)
+        e.update(env)
+        p = subprocess.Popen([os.path.join(mq.bin, "mq-serve"), "-q", "-d", mq.dir, "-l", "127.0.0.1:0"],
+                             env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        line = p.stderr.readline().decode()
+        m = re.search(r"serving on 127\.0\.0\.1:(\d+)", line)
+        if not m:
+            p.kill()
+            p.wait()
+            raise Failure("mq-serve did not start: %s" % line.strip())
+        return p, "http://127.0.0.1:%s" % m.group(1)
+
+    def stop(p):
+        p.terminate()
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            raise Failure("mq-serve did not end on SIGTERM")
+
+    def one(n, what, op, err, mode):
+        mq = r.fresh(base)
+        tag = "s%d" % mq.seq
+        inp = produce_input(r, tag, 30)
+        log = mq.dir + ".log"
+        env = {"LD_PRELOAD": r.shim, "MQ_FAULT_OP": op, "MQ_FAULT_N": str(n), "MQ_FAULT_ERRNO": err,
+               "MQ_FAULT_MODE": mode, "MQ_FAULT_PATH": mq.dir, "MQ_FAULT_LOG": log, "MQ_FAULT_SHORT": "0"}
+        p, url = start(mq, env)
+        try:
+            prc = subprocess.run([os.path.join(mq.bin, "mq-produce"), "-v", "--fsync", "--batch-size", "300",
+                                  url + "/t"], input=inp, capture_output=True, timeout=60)
+            crc = subprocess.run([os.path.join(mq.bin, "mq-consume"), "-e", url + "/t"],
+                                 capture_output=True, timeout=60)
+            # the server still answers, whatever happened to the requests
+            with urllib.request.urlopen(url + "/healthz", timeout=10) as h:
+                check(h.read() == b"ok\n", "%s: /healthz after the fault" % what)
+        finally:
+            stop(p)
+        faults = []
+        if os.path.exists(log):
+            with open(log) as f:
+                faults = [l.split() for l in f if l.startswith("fault ")]
+            os.unlink(log)
+        with r.lock:
+            r.runs += 1
+            r.injected += len(faults) > 0
+        perr = prc.stderr.decode("utf-8", "replace")
+        for rc, e, prog in ((prc.returncode, perr, "mq-produce"),
+                            (crc.returncode, crc.stderr.decode("utf-8", "replace"), "mq-consume")):
+            if faults:
+                r.check_failed(what, prog, rc, e, err)
+            else:
+                check(rc == 0, "%s: %s: status %d without a fault: %s" % (what, prog, rc, e.strip()))
+        mq.verify_clean("t", what + ": ")
+        recs = mq.records("t", what=what + ": ")
+        check_dense(recs, what=what + ": ")
+        check_unique(recs, what=what + ": ")
+        logd = {(pp, o): v for pp, o, v in recs}
+        acks, _ = parse_acks(perr)
+        for k in acked_offsets(acks, batches(mq.dir, "t"), what + ": "):
+            check(k in logd, "%s: acknowledged record at %d/%d is missing" % ((what,) + k))
+        if prc.returncode == 0:
+            values = set(logd.values())
+            check(all(v in values for v in inp.decode().split()), "%s: status 0 but records missing" % what)
+        # a new server, without the fault, takes more
+        p, url = start(mq, {})
+        try:
+            inp2 = produce_input(r, tag + "next", 10)
+            rc2 = subprocess.run([os.path.join(mq.bin, "mq-produce"), url + "/t"], input=inp2,
+                                 capture_output=True, timeout=60)
+            check(rc2.returncode == 0, "%s: the next server: status %d: %s" %
+                  (what, rc2.returncode, rc2.stderr.decode().strip()))
+        finally:
+            stop(p)
+        values = set(v for _, _, v in mq.records("t", what=what + ": "))
+        check(all(v in values for v in inp2.decode().split()), "%s: the next server lost records" % what)
+        mq.verify_clean("t", what + " (the next server): ")
+        shutil.rmtree(mq.dir)
+        return not faults
+
+    for op in ops:
+        for err in errs:
+            for mode in ("once", "persistent"):
+                r.loop("serve", lambda n, what, op=op, err=err, mode=mode: one(n, what, op, err, mode),
+                       op, err, mode)
+
+
 def similar(failures):
     """Failures grouped by their shape (the same message but for the
     numbers, the error, the mode and paths): [(first, [others' heads])]."""
@@ -404,6 +506,11 @@ def main():
                 consume_target(r, consume_base(r), ["write", "fsync", "rename", "open", "ftruncate"], errs)
             elif target == "transparent":
                 transparent_target(r, produce_base(r), consume_base(r))
+            elif target == "serve":
+                # the quick form: the calls an append and a fetch make, one error
+                serve_target(r, produce_base(r),
+                             ["write", "fsync", "fdatasync", "rename", "open"] if a.full else
+                             ["write", "fdatasync", "open"], errs if a.full else ["EIO"])
             else:
                 raise Failure("unknown target '%s'" % target)
             r.wait()
