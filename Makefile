@@ -41,7 +41,7 @@ FUZZ_TIME ?= 60
 MAN1    = $(wildcard man/*.1)
 DEBS    = gcc make libc6-dev zlib1g-dev liblz4-dev libcurl4-openssl-dev libjansson-dev \
           libzstd-dev libsnappy-dev libmicrohttpd-dev bats python3 python3-kafka python3-lz4 \
-          python3-snappy python3-prometheus-client lz4 gzip
+          python3-snappy python3-prometheus-client lz4 gzip curl
 
 all: $(PROGS)
 

@@ -11,8 +11,8 @@
 
 #include "mq.h"
 
-static char errbuf[4096];
-static int errcls;
+static __thread char errbuf[4096];   /* per thread: mq-serve answers many at once */
+static __thread int errcls;
 
 int mq_error(int cls, const char *fmt, ...)
 {

@@ -32,7 +32,10 @@
  * answers with what this member owns, from which the revoke and assign
  * calls are made here as for a local member.  The server ends a member
  * that has not heartbeaten for its session timeout (MQ_SESSION_TIMEOUT,
- * default 10s, at least 1s).
+ * default 10s, at least 1s).  The membership the server opens for it
+ * (mq_group_open_member) names the consumer's pid and host, taken from
+ * its member ID, in the member file and the partition locks, so that
+ * mq-lag shows the consumer as the owner, not the server.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -64,6 +67,8 @@ struct mq_group {
 	int64_t last_poll;
 	char *addr;                /* remote: the server's address */
 	char group[256];
+	long pid;                  /* the member's, in its files */
+	char host[64];
 };
 
 #define MQ_SESSION_MS 10000
@@ -164,19 +169,29 @@ static void host(char *buf, size_t n)
 			*p = '_';
 }
 
-int mq_group_open(struct mq_group **gp, const char *datadir, const char *group)
+/* Declared in serve_priv.h: mq-serve opens its remote members with it. */
+int mq_group_open_member(struct mq_group **gp, const char *datadir, const char *group,
+			 const char *remote_id)
 {
 	struct mq_group *g = calloc(1, sizeof *g);
-	char path[PATH_MAX], tmp[PATH_MAX], h[64], line[256];
+	char path[PATH_MAX], tmp[PATH_MAX], line[256];
+	const char *h, *p;
 	int fd;
 
-	if (mq_remote_is(datadir)) {
-		free(g);
-		return remote_open(gp, datadir, group);
-	}
 	if (!g)
 		return mq_syserr("cannot join group '%s'", group);
 	g->memberfd = -1;
+	g->pid = (long)getpid();
+	host(g->host, sizeof g->host);
+	/* a remote member's ID is "TIME-HOST-PID" (remote_open) */
+	h = remote_id && strspn(remote_id, "0123456789") == 13 && remote_id[13] == '-' ?
+	    remote_id + 14 : NULL;
+	p = h ? strrchr(h, '-') : NULL;
+	if (p && p > h && (size_t)(p - h) < sizeof g->host && p[1] &&
+	    strspn(p + 1, "0123456789") == strlen(p + 1) && strlen(p + 1) < 10) {
+		snprintf(g->host, sizeof g->host, "%.*s", (int)(p - h), h);
+		g->pid = atol(p + 1);
+	}
 	if (group_dir(datadir, group, g->dir, sizeof g->dir) < 0)
 		goto fail;
 	mq_pathf(path, sizeof path, "%s/members", g->dir);
@@ -184,8 +199,7 @@ int mq_group_open(struct mq_group **gp, const char *datadir, const char *group)
 		mq_syserr("cannot create group '%s'", group);
 		goto fail;
 	}
-	host(h, sizeof h);
-	snprintf(g->id, sizeof g->id, "%013" PRId64 "-%s-%ld", mq_now_ms(), h, (long)getpid());
+	snprintf(g->id, sizeof g->id, "%013" PRId64 "-%s-%ld", mq_now_ms(), g->host, g->pid);
 	mq_pathf(tmp, sizeof tmp, "%s/.%s", path, g->id);
 	mq_pathf(path, sizeof path, "%s/members/%s", g->dir, g->id);
 	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
@@ -195,7 +209,7 @@ int mq_group_open(struct mq_group **gp, const char *datadir, const char *group)
 			close(fd);
 		goto fail;
 	}
-	int n = snprintf(line, sizeof line, "%ld %s %" PRId64 "\n", (long)getpid(), h, mq_now_ms());
+	int n = snprintf(line, sizeof line, "%ld %s %" PRId64 "\n", g->pid, g->host, mq_now_ms());
 	if (mq_write_all(fd, line, (size_t)n) < 0 || rename(tmp, path) < 0) {
 		mq_syserr("cannot join group '%s'", group);
 		close(fd);
@@ -210,6 +224,13 @@ fail:
 	return -1;
 }
 
+int mq_group_open(struct mq_group **gp, const char *datadir, const char *group)
+{
+	if (mq_remote_is(datadir))
+		return remote_open(gp, datadir, group);
+	return mq_group_open_member(gp, datadir, group, NULL);
+}
+
 static int tp_cmp(const void *a, const void *b)
 {
 	const struct mq_tp *x = a, *y = b;
@@ -220,7 +241,7 @@ static int tp_cmp(const void *a, const void *b)
 int mq_group_subscribe(struct mq_group *g, const struct mq_tp *tps, size_t n)
 {
 	struct mq_buf b = { 0 };
-	char h[64], line[128];
+	char line[128];
 
 	free(g->subs);
 	g->subs = malloc((n ? n : 1) * sizeof *g->subs);
@@ -233,9 +254,8 @@ int mq_group_subscribe(struct mq_group *g, const struct mq_tp *tps, size_t n)
 	if (g->addr)
 		return 0;
 	/* tell the others which topics this member takes partitions of */
-	host(h, sizeof h);
 	mq_buf_append(&b, line, (size_t)snprintf(line, sizeof line, "%ld %s %" PRId64 "\ntopics",
-						 (long)getpid(), h, mq_now_ms()));
+						 g->pid, g->host, mq_now_ms()));
 	for (size_t i = 0; i < n; i++)
 		if (i == 0 || strcmp(g->subs[i].topic, g->subs[i - 1].topic)) {
 			mq_buf_append(&b, " ", 1);
@@ -367,7 +387,7 @@ static int owns(const struct mq_group *g, const struct mq_tp *tp)
 
 static int try_acquire(struct mq_group *g, const struct mq_tp *tp)
 {
-	char path[PATH_MAX], line[256], h[64];
+	char path[PATH_MAX], line[256];
 	int fd;
 
 	lock_path(g, tp, path, sizeof path, "lock");
@@ -384,8 +404,7 @@ static int try_acquire(struct mq_group *g, const struct mq_tp *tp)
 		close(fd);
 		return 0;
 	}
-	host(h, sizeof h);
-	int n = snprintf(line, sizeof line, "%s %ld %s\n", g->id, (long)getpid(), h);
+	int n = snprintf(line, sizeof line, "%s %ld %s\n", g->id, g->pid, g->host);
 	if (ftruncate(fd, 0) < 0 || mq_pwrite_all(fd, line, (size_t)n, 0) < 0) {
 		close(fd);
 		return mq_syserr("cannot write '%s'", path);
@@ -488,7 +507,13 @@ void mq_group_close(struct mq_group *g)
 	while (g->nown)
 		mq_group_release(g, &g->own[0].tp);
 	if (g->addr) {
-		mq_client_group_leave(g->addr, g->group, g->id);
+		/* leaving is a courtesy (the session times out anyway): its
+		 * failure must not replace the error that brought us here */
+		char saved[1024];
+		int cls = mq_errclass();
+		snprintf(saved, sizeof saved, "%s", mq_errmsg());
+		if (mq_client_group_leave(g->addr, g->group, g->id) < 0)
+			mq_error(cls, "%s", saved);
 		free(g->addr);
 		free(g->own);
 		free(g->subs);

@@ -140,6 +140,7 @@ int mq_srv_allowed(struct srv_req *q, struct MHD_Connection *c, int write, const
 			strlen("{\"error\":\"unauthorized\"}\n"), "{\"error\":\"unauthorized\"}\n",
 			MHD_RESPMEM_PERSISTENT);
 		MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+		q->bytes = strlen("{\"error\":\"unauthorized\"}\n");
 		MHD_add_response_header(r, "Content-Type", "application/json");
 		*res = mq_srv_reply(q, c, 401, r);
 		return -1;
@@ -430,7 +431,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 struct relay {
 	int from, to;
 	int shut;                 /* shutdown(to, SHUT_WR) at the end */
-	volatile int done;
 };
 
 static void *relay(void *arg)
@@ -449,7 +449,6 @@ static void *relay(void *arg)
 	free(buf);
 	if (r->shut)
 		shutdown(r->to, SHUT_WR);
-	r->done = 1;
 	return NULL;
 }
 
@@ -590,9 +589,22 @@ int mq_serve_run(const struct mq_serve_opts *o)
 		const union MHD_DaemonInfo *di = MHD_get_daemon_info(s.d, MHD_DAEMON_INFO_BIND_PORT);
 		o->ready(o->arg, di ? di->port : 0);
 	}
-	while (!*o->stop && !(o->stdio && out.done)) {
+	int ended = 0;            /* --stdio: the output relay was joined */
+	while (!*o->stop && !ended) {
 		struct timespec ts = { 0, 100 * 1000000L };
-		nanosleep(&ts, NULL);
+		if (o->stdio) {
+			/* the session ends as soon as ssh's side closes: the
+			 * client waits for it at exit */
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += 100 * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			ended = pthread_clockjoin_np(tout, NULL, CLOCK_MONOTONIC, &ts) == 0;
+		} else {
+			nanosleep(&ts, NULL);
+		}
 		watchdog(&s);
 	}
 	/* stop: no new connections, long polls return, in-flight ones end */
@@ -615,7 +627,8 @@ int mq_serve_run(const struct mq_serve_opts *o)
 	if (o->stdio) {
 		close(sv[1]);
 		pthread_cancel(tin);
-		pthread_join(tout, NULL);
+		if (!ended)
+			pthread_join(tout, NULL);
 	}
 	free_srv(&s);
 	return rc;

@@ -65,6 +65,22 @@ static result bad(struct srv_req *q, struct MHD_Connection *c, const char *fmt, 
 	return mq_srv_error(q, c, 400, MQ_EUSAGE, msg);
 }
 
+static result method_not_allowed(struct srv_req *q, struct MHD_Connection *c, const char *allow)
+{
+	json_t *j = json_pack("{s:s,s:i}", "error", "method not allowed", "class", MQ_EUSAGE);
+	char *text = json_dumps(j, JSON_COMPACT);
+	struct MHD_Response *r;
+
+	json_decref(j);
+	if (!text)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(r, "Allow", allow);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	q->bytes = strlen(text);
+	return mq_srv_reply(q, c, 405, r);
+}
+
 /* ---- topics ---- */
 
 static json_t *partition_json(const char *dir, const struct mq_config *conf, int32_t p)
@@ -212,7 +228,7 @@ static result topic(struct srv_req *q, struct MHD_Connection *c, const char *nam
 		}
 	} else if (write) {
 		mq_topic_close(&t);
-		return mq_srv_error(q, c, 405, MQ_EUSAGE, "method not allowed");
+		return method_not_allowed(q, c, "GET, PUT, PATCH, DELETE");
 	}
 	d = describe(&t);
 	mq_topic_close(&t);
@@ -367,6 +383,26 @@ static int produce_records(struct srv_req *q, struct MHD_Connection *c, struct m
 	int64_t now = mq_now_ms();
 	int rc = 0;
 
+	/* every line is checked before any is appended: a request is taken
+	 * whole or refused whole (batches already written are not undone) */
+	for (const char *at = text; at < end;) {
+		const char *nl = memchr(at, '\n', (size_t)(end - at));
+		size_t n = (size_t)((nl ? nl : end) - at);
+		if (n + (key ? strlen(key) : 0) + MQ_BATCH_HEADER + 32 > (size_t)t->conf.max_message_bytes)
+			return mq_error(MQ_ENEG, "a record of %zu bytes is larger than max.message.bytes (%d)",
+					n, t->conf.max_message_bytes);
+		if (json && n > 0) {
+			struct mq_json_record r = { 0 };
+			int bad = mq_json_record_parse(at, n, &r) < 0;
+			if (!bad && r.partition >= t->conf.partitions)
+				bad = mq_error(MQ_EUSAGE, "partition %d out of range: topic '%s' has %d",
+					       r.partition, t->name, t->conf.partitions) < 0;
+			mq_json_record_free(&r);
+			if (bad)
+				return -1;
+		}
+		at += n + 1;
+	}
 	if (mq_producer_open(&p, t, &po) < 0)
 		return -1;
 	while (rc >= 0 && text < end) {
@@ -559,8 +595,8 @@ static result partition(struct srv_req *q, struct MHD_Connection *c, const char 
 
 	if (what && !strcmp(what, "records") && !strcmp(method, "POST"))
 		return produce(q, c, name, ps);
-	if (strcmp(method, "GET"))
-		return mq_srv_error(q, c, 405, MQ_EUSAGE, "method not allowed");
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return method_not_allowed(q, c, what && !strcmp(what, "records") ? "POST" : "GET");
 	if (open_topic(q, c, name, 0, &t, &res) < 0)
 		return res;
 	if ((part = partition_of(c, &t, ps)) < 0)
@@ -602,11 +638,20 @@ static result wait_any(struct srv_req *q, struct MHD_Connection *c)
 	n = json_array_size(a);
 	for (size_t i = 0; i < n; i++) {
 		const char *tn = json_string_value(json_object_get(json_array_get(a, i), "topic"));
-		if (!tn || mq_topic_name_check(tn) < 0 || mq_srv_allowed(q, c, 0, tn, &res) < 0) {
+		if (!tn) {
 			json_decref(j);
 			json_decref(ready);
-			return tn ? (mq_errclass() == MQ_EUSAGE ? mq_srv_fail(q, c) : res) :
-				    bad(q, c, "invalid JSON body%s", "");
+			return bad(q, c, "invalid JSON body%s", "");
+		}
+		if (mq_topic_name_check(tn) < 0) {
+			json_decref(j);
+			json_decref(ready);
+			return mq_srv_fail(q, c);
+		}
+		if (mq_srv_allowed(q, c, 0, tn, &res) < 0) {
+			json_decref(j);
+			json_decref(ready);
+			return res;
 		}
 		mq_pathf(dir, sizeof dir, "%s/topics/%s", s->o.datadir, tn);
 		mq_srv_watch(s, dir);
@@ -652,14 +697,24 @@ enum MHD_Result mq_srv_dispatch(struct srv_req *q, struct MHD_Connection *c, con
 
 	if (strlen(url) >= sizeof buf)
 		return mq_srv_error(q, c, 414, MQ_EUSAGE, "URI too long");
+	/* names never hold '/' or NUL: encoded ones in the path (which
+	 * libmicrohttpd has decoded by now) would change which name is meant */
+	const char *raw = strchr(q->line, ' ');
+	size_t rawlen = raw ? strcspn(raw + 1, "? ") : 0;
+	for (size_t i = 0; raw && i + 3 <= rawlen; i++)
+		if (raw[1 + i] == '%' && (!strncasecmp(raw + 2 + i, "2f", 2) || !strncmp(raw + 2 + i, "00", 2) ||
+					  !strncasecmp(raw + 2 + i, "5c", 2)))
+			return mq_srv_error(q, c, 400, MQ_EUSAGE, "invalid name: an encoded '/', '\\' or NUL");
 	strcpy(buf, url);
 	for (char *p = strtok_r(buf, "/", &save); p; p = strtok_r(NULL, "/", &save)) {
 		if (n == MAX_SEGS)
 			return mq_srv_error(q, c, 404, MQ_ENOTFOUND, "no such endpoint");
 		seg[n++] = p;
 	}
-	if (n == 1 && !strcmp(seg[0], "healthz") && get)
+	if (n == 1 && !strcmp(seg[0], "healthz") && get) {
+		q->bytes = 3;
 		return mq_srv_reply(q, c, 200, MHD_create_response_from_buffer(3, "ok\n", MHD_RESPMEM_PERSISTENT));
+	}
 	if (n == 1 && !strcmp(seg[0], "metrics") && get) {
 		if (mq_srv_allowed(q, c, 0, NULL, &res) < 0)
 			return res;

@@ -10,7 +10,9 @@
  * member only after what was delivered from it is committed.  A member
  * that stops heartbeating for its session timeout is closed by the
  * watchdog, which releases its partitions to the others exactly as the
- * kernel does for a local consumer that dies.
+ * kernel does for a local consumer that dies.  The membership names the
+ * consumer (the pid and host in its member ID) as the owner of what it
+ * holds, as a local member's names itself.
  *
  * Group requests are reads as far as tokens go (a read-only token may
  * consume in a group, as Kafka's READ on a group allows), but a
@@ -223,7 +225,8 @@ static result heartbeat(struct srv_req *q, struct MHD_Connection *c, const char 
 		if (!strcmp(m->group, group) && !strcmp(m->id, id))
 			break;
 	if (!m) {
-		if (!(m = calloc(1, sizeof *m)) || mq_group_open(&m->g, s->o.datadir, group) < 0) {
+		if (!(m = calloc(1, sizeof *m)) ||
+		    mq_group_open_member(&m->g, s->o.datadir, group, id) < 0) {
 			if (m)
 				free(m);
 			else
@@ -300,12 +303,14 @@ static enum MHD_Result collect_group(void *cls, enum MHD_ValueKind kind, const c
 	return MHD_YES;
 }
 
-static json_t *lag_rows(const struct mq_lag_report *rep)
+static json_t *lag_rows(struct srv_req *q, const struct mq_lag_report *rep)
 {
 	json_t *a = json_array();
 
 	for (size_t i = 0; i < rep->n; i++) {
 		const struct mq_lag_row *w = &rep->rows[i];
+		if (!mq_srv_may(q, 0, w->topic))
+			continue;   /* a token limited to some topics sees only those */
 		json_array_append_new(a, json_pack(
 			"{s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:s,s:i,s:s}",
 			"group", w->group, "topic", w->topic, "partition", w->partition,
@@ -342,7 +347,7 @@ static result lag(struct srv_req *q, struct MHD_Connection *c)
 		o.allowed_lag = strtoll(v, NULL, 10);
 	if (mq_lag_gather(q->s->o.datadir, g.v, g.n, &o, &rep) < 0)
 		return mq_srv_fail(q, c);
-	json_t *rows = lag_rows(&rep);
+	json_t *rows = lag_rows(q, &rep);
 	mq_lag_report_free(&rep);
 	return mq_srv_json(q, c, 200, json_pack("{s:o}", "rows", rows));
 }
@@ -433,7 +438,7 @@ enum MHD_Result mq_srv_metrics(struct srv_req *q, struct MHD_Connection *c)
 			 "# TYPE mq_topic_partition_end_offset gauge\n");
 		for (size_t i = 0; i < nt; i++) {
 			struct mq_topic t;
-			if (mq_topic_open(s->o.datadir, names[i], &t) < 0)
+			if (!mq_srv_may(q, 0, names[i]) || mq_topic_open(s->o.datadir, names[i], &t) < 0)
 				continue;
 			for (int32_t p = 0; p < t.conf.partitions; p++) {
 				struct mq_partition_info pi;
@@ -452,9 +457,10 @@ enum MHD_Result mq_srv_metrics(struct srv_req *q, struct MHD_Connection *c)
 		line(&b, "# HELP mq_group_lag Records between a group's committed offset and the log end.\n"
 			 "# TYPE mq_group_lag gauge\n");
 		for (size_t i = 0; i < rep.n; i++)
-			line(&b, "mq_group_lag{group=\"%s\",topic=\"%s\",partition=\"%d\"} %lld\n",
-			     rep.rows[i].group, rep.rows[i].topic, rep.rows[i].partition,
-			     (long long)rep.rows[i].lag);
+			if (mq_srv_may(q, 0, rep.rows[i].topic))
+				line(&b, "mq_group_lag{group=\"%s\",topic=\"%s\",partition=\"%d\"} %lld\n",
+				     rep.rows[i].group, rep.rows[i].topic, rep.rows[i].partition,
+				     (long long)rep.rows[i].lag);
 		mq_lag_report_free(&rep);
 	}
 	struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_FREE);
