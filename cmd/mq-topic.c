@@ -132,18 +132,15 @@ static void json_str(const char *s)
 /* The followers each partition has seen, and which are in sync. */
 static void describe_replicas(const struct mq_topic *t, int json)
 {
-	char p[PATH_MAX], when[32];
+	char when[32];
 	int any = 0;
 
-	if (t->remote)
-		return;
 	if (json)
 		printf("],\"replicas\":[");
 	for (int32_t i = 0; i < t->conf.partitions; i++) {
 		struct mq_replica *v;
 		size_t n;
-		mq_topic_partition_dir(t, i, p, sizeof p);
-		if (mq_replicas_list(p, &t->conf, mq_now_ms(), &v, &n) < 0)
+		if (mq_topic_replicas(t, i, &v, &n) < 0)
 			mq_die_err();
 		for (size_t k = 0; k < n; k++, any++) {
 			if (json) {

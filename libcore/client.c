@@ -222,6 +222,37 @@ int mq_client_partition_info(const struct mq_topic *t, int32_t part, struct mq_p
 	return rc;
 }
 
+int mq_client_replicas(const struct mq_topic *t, int32_t part, struct mq_replica **out, size_t *n)
+{
+	struct mq_buf p = { 0 };
+	json_t *j = NULL, *a;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	if (path(&p, "/v1/topics/%s/partitions/%d", t->name, part) == 0 &&
+	    call(t->remote, "GET", (char *)p.p, NULL, MQ_REQ_IDEMPOTENT, &j) == 0) {
+		a = json_object_get(j, "replicas");
+		if ((*out = calloc(json_array_size(a) + 1, sizeof **out))) {
+			for (size_t i = 0; i < json_array_size(a); i++) {
+				json_t *e = json_array_get(a, i);
+				const char *id = json_string_value(json_object_get(e, "id"));
+				struct mq_replica *r = &(*out)[(*n)++];
+				snprintf(r->id, sizeof r->id, "%s", id ? id : "");
+				r->position = jint(e, "position", -1);
+				r->time = jint(e, "time", -1);
+				r->in_sync = json_is_true(json_object_get(e, "in_sync"));
+			}
+			rc = 0;
+		} else {
+			mq_syserr("cannot describe '%s'", t->name);
+		}
+	}
+	json_decref(j);
+	mq_buf_free(&p);
+	return rc;
+}
+
 int mq_client_offset_for_time(const struct mq_topic *t, int32_t part, int64_t ts, int64_t *off)
 {
 	struct mq_buf p = { 0 };

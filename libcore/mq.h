@@ -837,6 +837,8 @@ struct mq_replica {
 	int in_sync;              /* fetched within replica.lag.time.max.ms */
 };
 int mq_replica_id_check(const char *id);
+/* The followers of partition p of a topic, local or remote. */
+int mq_topic_replicas(const struct mq_topic *t, int32_t p, struct mq_replica **out, size_t *n);
 /* The followers a partition directory knows of. */
 int mq_replicas_list(const char *dir, const struct mq_config *conf, int64_t now,
 		     struct mq_replica **out, size_t *n);
@@ -925,6 +927,7 @@ int mq_client_topic_alter(struct mq_topic *t, const struct mq_config *conf);
 int mq_client_topic_delete(const char *addr, const char *name);
 int mq_client_partition_info(const struct mq_topic *t, int32_t p, struct mq_partition_info *pi);
 int mq_client_offset_for_time(const struct mq_topic *t, int32_t p, int64_t ts, int64_t *off);
+int mq_client_replicas(const struct mq_topic *t, int32_t p, struct mq_replica **out, size_t *n);
 enum { MQ_PRODUCE_FSYNC = 1, MQ_PRODUCE_ACKS_ALL = 2 };
 /* Appends encoded batches to partition p; *first the offset of the first. */
 int mq_client_produce(const struct mq_topic *t, int32_t p, const uint8_t *buf, size_t len,

@@ -190,6 +190,16 @@ void mq_topic_close(struct mq_topic *t)
 	t->remote = NULL;
 }
 
+int mq_topic_replicas(const struct mq_topic *t, int32_t p, struct mq_replica **out, size_t *n)
+{
+	char dir[PATH_MAX];
+
+	if (t->remote)
+		return mq_client_replicas(t, p, out, n);
+	mq_topic_partition_dir(t, p, dir, sizeof dir);
+	return mq_replicas_list(dir, &t->conf, mq_now_ms(), out, n);
+}
+
 int mq_topic_partition_info(const struct mq_topic *t, int32_t p, struct mq_partition_info *pi)
 {
 	char dir[PATH_MAX];

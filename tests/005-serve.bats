@@ -511,7 +511,6 @@ print("not json")' >"$BATS_TEST_TMPDIR/body.json"
 }
 
 @test "mq-topic describe -J over http:// and ssh:// gives the local document" {
-	skip "BUG: describe_replicas (cmd/mq-topic.c) returns early for a remote topic: no \"replicas\" key over http:// and ssh://"
 	mq-topic create a -p 2
 	printf 'x\n' | mq-produce -p 1 a
 	serve
