@@ -21,6 +21,7 @@
 # (wait_for) for what a background process must eventually do.
 
 load helper
+load replicate/helper
 
 setup() {
 	mq_setup
@@ -45,247 +46,6 @@ teardown() {
 	rm -rf "$LEADER"
 }
 
-# ---- helpers ------------------------------------------------------------------
-
-# records PREFIX N: N distinct lines of lengths from 10 to 160 bytes.
-records() {
-	awk -v p="$1" -v n="$2" 'BEGIN {
-		pad = "abcdefghijklmnopqrstuvwxyz0123456789"; pad = pad pad pad pad pad
-		for (i = 1; i <= n; i++) printf "%s-%07d %s\n", p, i, substr(pad, 1, i % 150)
-	}'
-}
-
-# keyed PREFIX N: N lines "KEY<TAB>VALUE" over 11 keys.
-keyed() {
-	records "$1" "$2" | awk '{ printf "key%d\t%s\n", NR % 11, $0 }'
-}
-
-# serve [PORT]: starts mq-serve on the leader (on PORT, default any free
-# one): $SERVE_PID, $SERVE_PORT.
-serve() {
-	local err="$BATS_TEST_TMPDIR/serve.err" i
-	: >"$err"
-	mq-serve -q -d "$LEADER" -l "127.0.0.1:${1:-0}" </dev/null >/dev/null 2>"$err" 3>&- &
-	SERVE_PID=$!
-	BG+=("$SERVE_PID")
-	for ((i = 0; i < 200; i++)); do
-		SERVE_PORT=$(sed -n 's/^mq-serve: serving on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$err")
-		[ -n "$SERVE_PORT" ] && return 0
-		kill -0 "$SERVE_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "mq-serve -l 127.0.0.1:${1:-0} did not start:" >&2
-	cat "$err" >&2
-	return 1
-}
-
-# wire OPTIONS...: a tests/replicate/wire.py proxy in front of the
-# mq-serve (see wire.py for the options); $SRC becomes its address.
-wire() {
-	local err="$BATS_TEST_TMPDIR/wire.err" i port
-	: >"$err"
-	"$PYTHON" "$WIRE/wire.py" proxy "$SERVE_PORT" "$@" </dev/null >/dev/null 2>"$err" 3>&- &
-	BG+=("$!")
-	for ((i = 0; i < 200; i++)); do
-		port=$(sed -n 's/^wire: listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$err")
-		if [ -n "$port" ]; then
-			SRC=http://127.0.0.1:$port
-			return 0
-		fi
-		sleep 0.05
-	done
-	echo "wire.py proxy did not start:" >&2
-	cat "$err" >&2
-	return 1
-}
-
-# use dir|http|ssh: $SRC, the leader as mq-replicate's SOURCE, and
-# $LT, the words that name topic t of the leader for the other programs
-# (mq-produce "${LT[@]}"), in that kind of address.
-use() {
-	KIND=$1
-	case $1 in
-	dir)
-		SRC=$LEADER
-		LT=(-d "$LEADER" t)
-		;;
-	http)
-		serve
-		SRC=http://127.0.0.1:$SERVE_PORT
-		LT=("$SRC/t")
-		;;
-	ssh)
-		SRC=ssh://localhost$LEADER
-		LT=("$SRC/t")
-		;;
-	*) return 1 ;;
-	esac
-}
-
-# replicate_bg ARGS...: mq-replicate ARGS in the background: its pid in
-# $REP, its standard error in the file $REP_ERR.
-replicate_bg() {
-	NREP=$((NREP + 1))
-	REP_ERR="$BATS_TEST_TMPDIR/replicate.$NREP.err"
-	mq-replicate "$@" </dev/null >/dev/null 2>"$REP_ERR" 3>&- &
-	REP=$!
-	BG+=("$REP")
-}
-
-# reap PID: waits for PID; its exit status in $rc.
-reap() {
-	rc=0
-	wait "$1" || rc=$?
-}
-
-# wait_for CMD...: runs CMD every 50 ms until it succeeds, for at most 20 s.
-wait_for() {
-	local i
-	for ((i = 0; i < 400; i++)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for: $*" >&2
-	return 1
-}
-
-# logs DIR [TOPIC...]: the .log files under DIR/topics (of TOPICs), as
-# TOPIC/P/NAME lines in order.
-logs() {
-	local t
-	(
-		cd "$1/topics" || exit 1
-		shift
-		if [ $# -eq 0 ]; then
-			find . -name '*.log'
-		else
-			for t; do find "./$t" -name '*.log'; done
-		fi
-	) | sed 's|^\./||' | sort
-}
-
-# same_logs [TOPIC...]: the follower has every .log of the leader (of
-# TOPICs), byte for byte, and no other.
-same_logs() {
-	same_as "$MQ_DIR" "$@"
-}
-
-# same_as DIR [TOPIC...]: the same for a follower in DIR.
-same_as() {
-	local d=$1 f rc=0
-	shift
-	if ! diff <(logs "$LEADER" "$@") <(logs "$d" "$@") >&2; then
-		echo "same_logs: the segment files differ (< leader, > follower $d)" >&2
-		return 1
-	fi
-	for f in $(logs "$LEADER" "$@"); do
-		cmp "$LEADER/topics/$f" "$d/topics/$f" >&2 || rc=1
-	done
-	return "$rc"
-}
-
-# prefix_logs: the follower holds a prefix of the leader: in every
-# partition the leader's first segments, all whole but the last, which
-# is a prefix of the leader's file of that name (empty at the most).
-prefix_logs() {
-	local d f n last
-	for d in "$MQ_DIR"/topics/*/[0-9]*; do
-		[ -d "$d" ] || continue
-		d=${d#"$MQ_DIR/topics/"}
-		last=$(find "$MQ_DIR/topics/$d" -name '*.log' | sort | tail -n 1)
-		if ! diff <(logs "$MQ_DIR" "${d%/*}" | grep "^$d/") \
-			<(logs "$LEADER" "${d%/*}" | grep "^$d/" | head -n "$(logs "$MQ_DIR" "${d%/*}" | grep -c "^$d/")") >&2; then
-			echo "prefix_logs: $d holds other segments than the leader's first ones" >&2
-			return 1
-		fi
-		for f in $(logs "$MQ_DIR" "${d%/*}" | grep "^$d/"); do
-			n=$(file_size "$MQ_DIR/topics/$f")
-			if [ "$MQ_DIR/topics/$f" != "$last" ] && [ "$n" -ne "$(file_size "$LEADER/topics/$f")" ]; then
-				echo "prefix_logs: $f is not whole and not the last segment" >&2
-				return 1
-			fi
-			cmp -n "$n" "$LEADER/topics/$f" "$MQ_DIR/topics/$f" >&2 || return 1
-		done
-	done
-}
-
-# log_sum DIR: checksums of the .log files and topic.conf of DIR.
-log_sum() {
-	(cd "$1/topics" && find . -name '*.log' -o -name topic.conf | sort | xargs md5sum)
-}
-
-# tree_sum DIR: names, sizes and checksums of every file under DIR.
-tree_sum() {
-	(cd "$1" && find . -type f | sort | xargs md5sum && find . | sort)
-}
-
-# follower_bytes: bytes in the follower's .log files.
-follower_bytes() {
-	find "$MQ_DIR/topics" -name '*.log' -printf '%s\n' 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'
-}
-
-# follower_past N: the follower's .log files hold more than N bytes.
-follower_past() {
-	[ "$(follower_bytes)" -gt "$1" ]
-}
-
-# verify_clean DIR: mq-topic verify finds every partition of DIR ok.
-verify_clean() {
-	local out rc=0
-	out=$(mq-topic -d "$1" verify 2>&1) || rc=$?
-	if [ "$rc" -ne 0 ] || grep -v ': ok$' <<<"$out" | grep -q .; then
-		echo "mq-topic -d $1 verify: status $rc" >&2
-		echo "$out" >&2
-		return 1
-	fi
-}
-
-# dump_values DIR TOPIC: "PARTITION OFFSET KEY VALUE" of every record,
-# read with mq-consume -e.
-dump_values() {
-	mq-consume -d "$1" -e -f '%p %o %k %s\n' "$2" | sort -n -k1,1 -k2,2
-}
-
-# replica_row DIR TOPIC P ID: "POSITION IN-SYNC" of replica ID of
-# partition P in mq-topic describe.
-replica_row() {
-	mq-topic -d "$1" describe "$2" |
-		awk -v p="$3" -v id="$4" 'seen && $1 == p && $2 == id { print $3, $NF } /^PARTITION +REPLICA/ { seen = 1 }'
-}
-
-# log_end DIR TOPIC P: the log end offset of a partition (describe -J).
-log_end() {
-	mq-topic -d "$1" describe -J "$2" | "$PYTHON" -c '
-import json, sys
-d = json.load(sys.stdin)
-print([p["log_end_offset"] for p in d["partitions"] if p["partition"] == int(sys.argv[1])][0])' "$3"
-}
-
-# high_watermark DIR TOPIC P: the same for the high watermark.
-high_watermark() {
-	mq-topic -d "$1" describe -J "$2" | "$PYTHON" -c '
-import json, sys
-d = json.load(sys.stdin)
-print([p["high_watermark"] for p in d["partitions"] if p["partition"] == int(sys.argv[1])][0])' "$3"
-}
-
-# descendant PID NAME: the pid of a process named NAME below PID.
-descendant() {
-	local -a queue=("$1")
-	local p
-	while [ "${#queue[@]}" -gt 0 ]; do
-		p=${queue[0]}
-		queue=("${queue[@]:1}")
-		if [ "$p" != "$1" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$2" ]; then
-			echo "$p"
-			return 0
-		fi
-		# shellcheck disable=SC2207
-		queue+=($(cat /proc/"$p"/task/*/children 2>/dev/null))
-	done
-	return 1
-}
-
 # ---- catch-up ---------------------------------------------------------------
 
 # Several topics and partitions, segment rolls, gzip, lz4 and keyed
@@ -294,12 +54,12 @@ descendant() {
 # leader are added here; a run with nothing new changes nothing.
 catch_up() {
 	use "$1"
-	mq-topic -d "$LEADER" create logs -p 3 -c segment.bytes=16K -c retention.ms=2d -c max.message.bytes=64K
-	mq-topic -d "$LEADER" create metrics -c segment.bytes=8K -c compression.type=lz4 -c index.interval.bytes=512
-	records plain 3000 | mq-produce -d "$LEADER" --batch-size 2K logs
-	records gz 3000 | mq-produce -d "$LEADER" --batch-size 4K -z gzip logs
-	keyed k 2000 | mq-produce -d "$LEADER" --batch-size 1K -K '\t' logs
-	records lz 3000 | mq-produce -d "$LEADER" --batch-size 2K -z lz4 metrics
+	mq-topic -d "$LEADER" create logs -p 3 -c segment.bytes=8K -c retention.ms=2d -c max.message.bytes=64K
+	mq-topic -d "$LEADER" create metrics -c segment.bytes=4K -c compression.type=lz4 -c index.interval.bytes=512
+	records plain 1500 | mq-produce -d "$LEADER" --batch-size 2K logs
+	records gz 1500 | mq-produce -d "$LEADER" --batch-size 4K -z gzip logs
+	keyed k 1000 | mq-produce -d "$LEADER" --batch-size 1K -K '\t' logs
+	records lz 1500 | mq-produce -d "$LEADER" --batch-size 2K -z lz4 metrics
 	# rolls happened: several segments in each partition
 	[ "$(logs "$LEADER" logs | grep -c '^logs/1/')" -ge 3 ]
 	[ "$(logs "$LEADER" metrics | wc -l)" -ge 3 ]
@@ -317,11 +77,11 @@ catch_up() {
 	verify_clean "$MQ_DIR"
 	# the leader knows how far the follower got
 	[ "$(replica_row "$LEADER" logs 2 f1)" = "$(log_end "$LEADER" logs 2) yes" ]
-	[ "$(replica_row "$LEADER" metrics 0 f1)" = "3000 yes" ]
+	[ "$(replica_row "$LEADER" metrics 0 f1)" = "1500 yes" ]
 
 	# partitions added on the leader, and more records everywhere
 	mq-topic -d "$LEADER" alter logs -p 5
-	records more 4000 | mq-produce -d "$LEADER" --batch-size 2K logs
+	records more 2000 | mq-produce -d "$LEADER" --batch-size 2K logs
 	[ -s "$LEADER/topics/logs/4/00000000000000000000.log" ]
 	run --separate-stderr mq-replicate --id f1 --fsync "$SRC" logs
 	[ "$status" -eq 0 ]
@@ -697,11 +457,6 @@ slow_topic() {
 
 # ---- corrupt batches ----------------------------------------------------------
 
-# be64lo FILE POS: the low 32 bits of the big-endian i64 at POS.
-be64lo() {
-	be32 "$1" $(($2 + 4))
-}
-
 # A batch corrupt on the leader's disk (a byte of its records flipped,
 # which only the CRC shows) is fetched five times, then mq-replicate
 # exits 4 naming the offset; the follower never holds it.
@@ -731,19 +486,6 @@ corrupt_on_disk() {
 
 @test "a corrupt batch on the leader's disk (ssh): 5 fetches, exit 4, never written" {
 	corrupt_on_disk ssh
-}
-
-# wire_use http|ssh OPTIONS...: $SRC through tests/replicate/wire.py.
-wire_use() {
-	local kind=$1
-	shift
-	if [ "$kind" = http ]; then
-		serve
-		wire "$@"
-	else
-		export MQ_SSH=$WIRE/ssh MQ_WIRE="$*"
-		SRC=ssh://localhost$LEADER
-	fi
 }
 
 # One bit flipped in transit, once: the follower says so, fetches again
@@ -1033,16 +775,6 @@ acks_all() {
 
 @test "--acks all and the high watermark over ssh" {
 	acks_all ssh
-}
-
-# lines FILE: its number of lines.
-lines_in() {
-	wc -l <"$1"
-}
-
-# has_lines FILE N: FILE has N lines.
-has_lines() {
-	[ "$(lines_in "$1")" -eq "$2" ]
 }
 
 @test "mq-consume following the leader (locally and through mq-serve) waits at the high watermark" {
