@@ -66,6 +66,7 @@ struct mq_remote {
 	size_t nkids;
 	int child_status;         /* of the last ssh that ended, -1 none */
 	struct mq_response *resp; /* being filled */
+	int interruptible;        /* begun before the stop flag was set */
 	struct mq_remote *next;
 };
 
@@ -295,15 +296,17 @@ long mq_remote_last_status(void)
 	return last_status;
 }
 
-/* A signal (SIGINT, SIGTERM) ends a long poll at once. */
+/* A signal (SIGINT, SIGTERM) ends a long poll at once.  The requests
+ * made after it (the last commit, leaving the group) go through. */
 static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
-	(void)arg;
+	struct mq_remote *r = arg;
+
 	(void)dt;
 	(void)dn;
 	(void)ut;
 	(void)un;
-	return stop_flag && *stop_flag;
+	return r->interruptible && stop_flag && *stop_flag;
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
@@ -406,6 +409,7 @@ int mq_remote_get(const char *addr, struct mq_remote **rp)
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	if (getenv("MQ_CURL_VERBOSE"))
 		curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
@@ -478,6 +482,7 @@ int mq_remote_request(struct mq_remote *r, const char *method, const char *path,
 	CURL *c = r->curl;
 
 	snprintf(url, sizeof url, "%s%s", r->base, path);
+	r->interruptible = !(stop_flag && *stop_flag);
 	for (int attempt = 0;; attempt++) {
 		resp->status = 0;
 		resp->body.len = 0;
