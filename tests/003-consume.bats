@@ -27,6 +27,22 @@ committed_is() {
 	[ "$(committed "$1" "$2" "$3")" = "$4" ]
 }
 
+# $stderr names where a corrupt batch is: the segment FILE and the byte
+# POS, or through mq-serve, whose files are not the program's to name,
+# partition P of TOPIC at its address and the batch's OFFSET.
+corrupt_named() {
+	if [ "$MQ_TEST_TRANSPORT" = local ]; then
+		[[ "$stderr" == "mq-consume: "*"'$1'"*"byte $2"* ]]
+	else
+		[[ "$stderr" == "mq-consume: "*"'$MQ_TEST_ADDR/$3/$4' at offset $5"* ]]
+	fi
+}
+
+# No live member in group G (mq-lag's MEMBERS).
+no_members() {
+	mq-lag -J "$1" | grep -q '"members":0,'
+}
+
 # At least N lines in FILE.
 has_lines() {
 	[ "$(lines_in "$1")" -ge "$2" ]
@@ -729,6 +745,8 @@ all_committed() {
 }
 
 @test "three members over 6 partitions get 2 each; after kill -9 of one the others take over and nothing is lost" {
+	# a remote member that dies is noticed after its session timeout
+	export MQ_SESSION_TIMEOUT=2s
 	mq-topic create t -p 6
 	start m1 mq-consume -g G -f '%p %o %s\n' t
 	start m2 mq-consume -g G -f '%p %o %s\n' t
@@ -779,11 +797,13 @@ all_committed() {
 # handled and only those at or after that commit twice.
 kill_mid_backlog() {
 	local log=$BATS_TEST_TMPDIR/done c d
+	export MQ_SESSION_TIMEOUT=2s        # see the test of three members
 	start m1 mq-consume -g G -x "echo \$MQ_OFFSET >> '$log'; sleep 0.02" t
 	wait_until 10 has_lines "$log" 60
 	kill -9 "$m1_pid"
 	wait "$m1_pid" || true
 	sleep 0.1                           # its last command finishes
+	wait_until 10 no_members G          # remotely: once its session timed out
 	c=$(committed G t 0)
 	echo "committed at the kill: $c, done: $(lines_in "$log")"
 	[ "$c" != none ]
@@ -800,9 +820,11 @@ kill_mid_backlog() {
 
 @test "kill -9 of an --exec member in a backlog of small batches: the next resumes at the last commit" {
 	mq-topic create t
+	# written where the data is: a producer that keeps up with the lines
+	# one by one, which a remote one need not
 	for i in $(seq 1 200); do
 		echo "$i"
-	done | mq-produce --linger 0 --batch-size 1 t
+	done | on_server mq-produce --linger 0 --batch-size 1 t
 	[ "$(mq-topic dump "$(segment t 0)" | grep -c '^baseOffset')" -ge 100 ]
 	kill_mid_backlog
 }
@@ -836,7 +858,13 @@ kill_mid_backlog() {
 	seq 4 5 | mq-produce -p 1 t
 	mq-consume -g G -e t >/dev/null
 	[ "$(committed G t 0)" = 3 ] && [ "$(committed G t 1)" = 2 ]
-	run --separate-stderr mq-consume --reset-offsets beginning -g G t
+	if [ "$MQ_TEST_TRANSPORT" != local ]; then
+		run --separate-stderr mq-consume --reset-offsets beginning -g G t
+		[ "$status" -eq 2 ]
+		[[ "$stderr" == "mq-consume: --reset-offsets needs a local data directory"* ]]
+		[ "$(committed G t 0)" = 3 ]
+	fi
+	run --separate-stderr on_server mq-consume --reset-offsets beginning -g G t
 	[ "$status" -eq 0 ]
 	[ "$output" = $'t 0 0\nt 1 0' ]
 	[ "$(committed G t 0)" = 0 ] && [ "$(committed G t 1)" = 0 ]
@@ -847,12 +875,12 @@ kill_mid_backlog() {
 @test "--reset-offsets takes end, N and -N like -o" {
 	mq-topic create t
 	seq 1 10 | mq-produce t
-	mq-consume --reset-offsets end -g G t
+	on_server mq-consume --reset-offsets end -g G t
 	[ "$(committed G t 0)" = 10 ]
-	mq-consume --reset-offsets 4 -g G t
+	on_server mq-consume --reset-offsets 4 -g G t
 	run mq-consume -g G -e -c 1 t
 	[ "$output" = 5 ]
-	mq-consume --reset-offsets -2 -g G t
+	on_server mq-consume --reset-offsets -2 -g G t
 	run mq-consume -g G -e t
 	[ "$output" = $'9\n10' ]
 	run --separate-stderr mq-consume --reset-offsets foo -g G t
@@ -867,12 +895,12 @@ kill_mid_backlog() {
 	start m mq-consume -g G t
 	wait_until 3 has_lines "$BATS_TEST_TMPDIR/m.out" 3
 	wait_until 3 committed_is G t 0 3
-	run --separate-stderr mq-consume --reset-offsets beginning -g G t
+	run --separate-stderr on_server mq-consume --reset-offsets beginning -g G t
 	[ "$status" -eq 1 ]
 	[ -z "$output" ]
 	[[ "$stderr" == "mq-consume: "*"active member"* ]]
 	[ "$(committed G t 0)" = 3 ]
-	run --separate-stderr mq-consume --reset-offsets beginning -g G --force t
+	run --separate-stderr on_server mq-consume --reset-offsets beginning -g G --force t
 	[ "$status" -eq 0 ]
 	[ "$(committed G t 0)" = 0 ]
 }
@@ -1125,8 +1153,7 @@ print("ok")' <<<"$(mq-consume -e -J dead)"
 	run --separate-stderr mq-consume -e t
 	[ "$status" -eq 4 ]
 	[ "$output" = $'b1-1\nb1-2\nb2-1\nb2-2' ]
-	[[ "$stderr" == "mq-consume: "*"$f"* ]]
-	[[ "$stderr" == *"byte $pos"* ]]
+	corrupt_named "$f" "$pos" t 0 4
 }
 
 @test "--skip-corrupt warns about the corrupt batch and goes on with the next segment" {
@@ -1146,7 +1173,7 @@ print("ok")' <<<"$(mq-consume -e -J dead)"
 	run --separate-stderr timeout 10 mq-consume -e --skip-corrupt -f '%o %s\n' t
 	echo "exit status $status (124: timeout killed it); stdout: $output; stderr: $stderr"
 	[ "$status" -eq 0 ]
-	[[ "$stderr" == "mq-consume: "*"$f"*"byte $pos"* ]]
+	corrupt_named "$f" "$pos" t 0 1
 	[ "$output" = "$(awk -v s="$second" '$1 < 1 || $1 >= s' "$BATS_TEST_TMPDIR/all")" ]
 }
 
@@ -1160,7 +1187,7 @@ print("ok")' <<<"$(mq-consume -e -J dead)"
 	run --separate-stderr mq-consume -e k
 	[ "$status" -eq 4 ]
 	[ -z "$output" ]
-	[[ "$stderr" == "mq-consume: "*"$f"* ]]
+	corrupt_named "$f" 0 k 0 0
 }
 
 # ---- usage ----------------------------------------------------------------------------

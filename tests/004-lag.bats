@@ -263,7 +263,7 @@ five_statuses() {
 	mq-topic create t
 	produce_at 0 t 10
 	at 10 mq-consume -e -g G t >/dev/null
-	run at 60 mq-consume --reset-offsets beginning -g G t
+	run at 60 on_server mq-consume --reset-offsets beginning -g G t
 	[ "$status" -eq 0 ]
 	[ "$output" = "t 0 0" ]
 	run at 120 mq-lag

@@ -5,7 +5,31 @@
 # (bin/) first on PATH.  A suite that needs its own setup or teardown
 # defines them and calls mq_setup / mq_teardown from there.
 #
+# MQ_TEST_TRANSPORT=http or ssh runs the programs against $MQ_DIR
+# through mq-serve instead (tests/run does so for the suites of
+# mq-produce, mq-consume and mq-lag): in http mode mq_setup starts an
+# `mq-serve -q -d $MQ_DIR -l 127.0.0.1:0` for the test, in ssh mode the
+# address is ssh://localhost$MQ_DIR through the fake ssh of tests/bin.
+# Either way tests/remote comes first on PATH: its mq-produce,
+# mq-consume, mq-lag and mq-topic run the real ones with the data
+# directory turned into its address (tests/remote/wrapper), so that
+# $MQ_DIR in the test still names the directory on disk.  $MQ_TEST_ADDR
+# is the address (empty in local mode); mq_teardown stops the servers.
+#
 # Helpers:
+#   local_only REASON          skip the test unless in local mode: for
+#                              what cannot or must not work remotely,
+#                              REASON saying which
+#   not_over_http REASON       skip the test in http mode, where the
+#                              server was started before the test and
+#                              shares nothing of the environment a
+#                              command runs with (LD_PRELOAD, MQ_NOW_MS);
+#                              the fake ssh passes it on to the
+#                              mq-serve --stdio it starts
+#   on_server PROG ARGS...     run PROG of bin/ on $MQ_DIR itself, in
+#                              every mode: what one runs where the data
+#                              is (mq-consume --reset-offsets refuses an
+#                              address)
 #   need_kafka                 skip the test unless python3-kafka is there
 #   kafka_segment DIR OPTS...  write a Kafka segment with kafka-python's
 #                              encoder (tests/kafka_segment.py; see its
@@ -26,23 +50,63 @@ bats_require_minimum_version 1.5.0
 # first on PATH.  MQ_TEST_PYTHON overrides it.
 PYTHON=${MQ_TEST_PYTHON:-/usr/bin/python3}
 
+MQ_TEST_TRANSPORT=${MQ_TEST_TRANSPORT:-local}
+export MQ_TEST_TRANSPORT
+# shellcheck source=tests/remote/transport.bash
+. "$BATS_TEST_DIRNAME/remote/transport.bash"
+
 mq_setup() {
-	PATH="$BATS_TEST_DIRNAME/../bin:$PATH"
+	MQ_TEST_BIN=$(cd "$BATS_TEST_DIRNAME/../bin" && pwd)
+	PATH="$MQ_TEST_BIN:$PATH"
 	MQ_DIR="$BATS_TEST_TMPDIR/data"
-	export PATH MQ_DIR
+	MQ_TEST_ADDR=
+	export PATH MQ_DIR MQ_TEST_BIN MQ_TEST_ADDR
 	rm -rf "$MQ_DIR"
 	mkdir -p "$MQ_DIR"
+	case $MQ_TEST_TRANSPORT in
+	local) return 0 ;;
+	http) ;;
+	ssh) PATH="$BATS_TEST_DIRNAME/bin:$PATH" ;;
+	*)
+		echo "MQ_TEST_TRANSPORT: expected local, http or ssh, not '$MQ_TEST_TRANSPORT'" >&2
+		return 1
+		;;
+	esac
+	MQ_TEST_SERVERS="$BATS_TEST_TMPDIR/servers"
+	MQ_TEST_DIR=$MQ_DIR
+	PATH="$BATS_TEST_DIRNAME/remote:$PATH"
+	export MQ_TEST_SERVERS MQ_TEST_DIR
+	MQ_TEST_ADDR=$(transport_addr "$MQ_DIR")
 }
 
 mq_teardown() {
+	local rc=0
+	if [ "$MQ_TEST_TRANSPORT" != local ]; then
+		transport_stop || rc=1
+	fi
 	if [ -n "$MQ_DIR" ] && [ -d "$MQ_DIR" ]; then
 		chmod -R u+rwx "$MQ_DIR" 2>/dev/null
 		rm -rf "$MQ_DIR"
 	fi
+	return "$rc"
 }
 
 setup() { mq_setup; }
 teardown() { mq_teardown; }
+
+local_only() {
+	[ "$MQ_TEST_TRANSPORT" = local ] || skip "local only: $1"
+}
+
+not_over_http() {
+	[ "$MQ_TEST_TRANSPORT" != http ] || skip "not over http: $1"
+}
+
+on_server() {
+	local prog=$1
+	shift
+	"$MQ_TEST_BIN/$prog" "$@"
+}
 
 need_kafka() {
 	"$PYTHON" -c 'import kafka.record.default_records' 2>/dev/null ||
