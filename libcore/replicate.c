@@ -283,7 +283,7 @@ static int follow_hw(struct part *pt)
 /* One fetch and append for a partition: 1 when something was appended. */
 static int step(struct rep *r, struct part *pt)
 {
-	int64_t seg = -1, start, end, next = 0;
+	int64_t seg = -1, start, end = -1, next = 0;
 	int tries = 0;
 
 	if (!pt->checked) {
@@ -293,12 +293,19 @@ static int step(struct rep *r, struct part *pt)
 	}
 	for (;;) {
 		if (fetch(r, pt, pt->end, FETCH_BYTES, 0, &seg, &start, &end) < 0) {
-			if (mq_errclass() == MQ_ENOTFOUND && pt->end < start)
+			struct mq_partition_info si;
+			char why[1024];
+			int cls = mq_errclass();
+			/* out of range: did retention pass us? */
+			snprintf(why, sizeof why, "%s", mq_errmsg());
+			if (cls == MQ_ENOTFOUND &&
+			    (r->remote ? mq_client_partition_info(pt->src, pt->p, &si) :
+					 mq_partition_info(pt->sdir, &si)) == 0 && pt->end < si.log_start)
 				return mq_error(MQ_ENOTFOUND,
 						"'%s' partition %d: the leader's log now starts at %lld, past this "
 						"follower's end %lld (retention); --reset starts over from there",
-						pt->src->name, pt->p, (long long)start, (long long)pt->end);
-			return -1;
+						pt->src->name, pt->p, (long long)si.log_start, (long long)pt->end);
+			return mq_error(cls, "%s", why);
 		}
 		if (check(r, pt->end, &next) == 0)
 			break;

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -241,13 +242,28 @@ uint64_t mq_srv_gen(struct srv *s)
 	return g;
 }
 
-void mq_srv_wait_change(struct srv *s, uint64_t *gen, int64_t deadline)
+/* Has the client of connection fd gone (hung up, reset)? */
+static int client_gone(int fd)
 {
+	struct pollfd pf = { .fd = fd, .events = POLLRDHUP };
+
+	return fd >= 0 && poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+int mq_srv_wait_change(struct srv *s, struct srv_req *q, uint64_t *gen, int64_t deadline)
+{
+	int fd = q && q->conn ? q->conn->fd : -1, gone = 0;
+
 	pthread_mutex_lock(&s->chg_lock);
 	while (*gen == s->gen && !s->stopping) {
 		int64_t now = mq_mono_ms(), wait = deadline - now;
 		if (wait <= 0)
 			break;
+		/* a client that left ends its long poll within a quarter second */
+		if ((gone = client_gone(fd)))
+			break;
+		if (wait > 250)
+			wait = 250;
 		/* without inotify, look again every 20 ms */
 		if (s->ino < 0 && wait > 20)
 			wait = 20;
@@ -264,6 +280,7 @@ void mq_srv_wait_change(struct srv *s, uint64_t *gen, int64_t deadline)
 	}
 	*gen = s->gen;
 	pthread_mutex_unlock(&s->chg_lock);
+	return gone;
 }
 
 /* ---- connections and requests ---- */

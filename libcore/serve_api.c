@@ -541,7 +541,8 @@ static result fetch(struct srv_req *q, struct MHD_Connection *c, struct mq_topic
 		}
 		if (f.fd >= 0 || mq_mono_ms() >= deadline || s->stopping)
 			break;
-		mq_srv_wait_change(s, &gen, deadline);
+		if (mq_srv_wait_change(s, q, &gen, deadline))
+			break;   /* the client left */
 	}
 	struct MHD_Response *r = f.fd >= 0 ?
 		MHD_create_response_from_fd_at_offset64((uint64_t)f.len, f.fd, (uint64_t)f.pos) :
@@ -679,7 +680,8 @@ static result wait_any(struct srv_req *q, struct MHD_Connection *c)
 		}
 		if (json_array_size(ready) || mq_mono_ms() >= deadline || s->stopping)
 			break;
-		mq_srv_wait_change(s, &gen, deadline);
+		if (mq_srv_wait_change(s, q, &gen, deadline))
+			break;   /* the client left */
 	}
 	json_decref(j);
 	return mq_srv_json(q, c, 200, json_pack("{s:o}", "ready", ready));

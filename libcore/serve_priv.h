@@ -120,8 +120,9 @@ int mq_srv_allowed(struct srv_req *q, struct MHD_Connection *c, int write, const
 int mq_srv_may(const struct srv_req *q, int write, const char *topic);
 void mq_srv_watch(struct srv *s, const char *dir);
 /* Waits until something watched changes after *gen, or until deadline
- * (mq_now_ms() time); updates *gen.  Returns 0 at once when stopping. */
-void mq_srv_wait_change(struct srv *s, uint64_t *gen, int64_t deadline);
+ * (mq_mono_ms() time), or the client of q left (then 1); updates *gen.
+ * Returns at once when stopping. */
+int mq_srv_wait_change(struct srv *s, struct srv_req *q, uint64_t *gen, int64_t deadline);
 uint64_t mq_srv_gen(struct srv *s);
 
 /* group.c, for serve_groups.c: joins group as mq_group_open does, on

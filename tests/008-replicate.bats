@@ -208,7 +208,8 @@ follow() {
 		done
 	done
 	if [ -n "$slow" ]; then
-		skip "BUG: over ssh, mq-replicate -f still ran 3 s after$slow: at exit mq_remote_free (libcore/remote.c) waits MQ_SSH_EXIT_MS (5 s) for the remote mq-serve --stdio, which stays in the follower's long poll (/v1/wait) after its connection closed"
+		echo "over ssh, mq-replicate -f still ran 3 s after$slow: at exit mq_remote_free (libcore/remote.c) waits MQ_SSH_EXIT_MS (5 s) for the remote mq-serve --stdio, which stays in the follower's long poll (/v1/wait) after its connection closed" >&2
+		false
 	fi
 }
 
@@ -690,7 +691,8 @@ retention() {
 			bugs="$bugs ($kind) '$(cat "$REP_ERR")'"
 	done
 	if [ -n "$bugs" ]; then
-		skip "BUG: exit 3 without the retention message and --reset hint:$bugs (libcore/replicate.c step: 'start' is read uninitialised when the fetch fails)"
+		echo "exit 3 without the retention message and --reset hint:$bugs (libcore/replicate.c step: 'start' is read uninitialised when the fetch fails)" >&2
+		false
 	fi
 }
 
@@ -702,7 +704,8 @@ retention() {
 	if [ "$status" -eq 3 ] && [[ "$stderr" == *"past this follower's end 0"* ]]; then
 		# (the follower has nothing to lose, and a new Kafka replica
 		# starts at the leader's log start)
-		skip "BUG: a follower that holds nothing of a topic needs --reset once the leader's log start is past 0 (libcore/replicate.c reconcile: 'pi.log_end == 0 && start > 0')"
+		echo "a follower that holds nothing of a topic needs --reset once the leader's log start is past 0 (libcore/replicate.c reconcile: 'pi.log_end == 0 && start > 0')" >&2
+		false
 	fi
 	[ "$status" -eq 0 ]
 	same_logs
