@@ -122,7 +122,8 @@ int mq_partition_hw(const char *dir, const struct mq_config *conf, int64_t *hw)
 		old = pi.log_start;
 	if (mq_replicas_list(dir, conf, mq_now_ms(), &v, &n) < 0)
 		return -1;
-	qsort(v, n, sizeof *v, by_position_desc);
+	if (n)
+		qsort(v, n, sizeof *v, by_position_desc);
 	for (size_t i = 0; i < n; i++)
 		if (v[i].in_sync && ++ins == k && v[i].position > old)
 			old = v[i].position;
