@@ -188,6 +188,10 @@ static void ssh_child(struct mq_remote *r, uint16_t port, const char *cmd)
 	socklen_t plen;
 	int c;
 
+	/* hold nothing of the parent's (its locks above all) while waiting */
+	for (int fd = 3; fd < 1024; fd++)
+		if (fd != r->lfd)
+			close(fd);
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGALRM, SIG_DFL);
 	alarm(60);   /* libcurl gave up before connecting */
