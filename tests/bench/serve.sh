@@ -16,36 +16,14 @@
 #   conns   mq-serve's peak RSS holding 1,000 idle connections, against
 #           the same (fresh) server before them
 #
-# The servers are started here and stopped at the end, or by run's trap.
+# The servers are started here (serve_start is run's) and stopped at the
+# end, or by run's trap.
 # shellcheck shell=bash disable=SC2034,SC2154,SC2046,SC2207
 
 SD=$SCR/serve       # mq-serve's data directory
 WWW=$SCR/www        # nginx's root
 SURL=
 NURL=
-
-# serve_start DIR LOG: mq-serve on a port it picks; sets SERVE_PID and SURL
-serve_start() {
-	local l
-	"$BIN/mq-serve" -q -d "$1" -l 127.0.0.1:0 2> "$2" &
-	SERVE_PID=$!
-	for _ in $(seq 200); do
-		l=$(grep -o 'serving on 127\.0\.0\.1:[0-9][0-9]*' "$2")
-		if [ -n "$l" ]; then
-			SURL=http://${l#serving on }
-			return 0
-		fi
-		kill -0 "$SERVE_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	return 1
-}
-serve_stop() {
-	[ -n "$SERVE_PID" ] || return 0
-	kill "$SERVE_PID" 2>/dev/null
-	wait "$SERVE_PID" 2>/dev/null
-	SERVE_PID=
-}
 
 # nginx_start ROOT: nginx in the foreground, one process (no master, so no
 # change of user), a private configuration and logs; sets NGINX_PID, NURL
@@ -91,9 +69,6 @@ nginx_stop() {
 	wait "$NGINX_PID" 2>/dev/null
 	NGINX_PID=
 }
-
-# a figure of one run besides the sample's times (report.py takes medians)
-stat_sample() { printf 'stat\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "$RES"; }   # ID ROLE NAME VALUE
 
 # ---- the served topic: the input again and again up to SERVE_BYTES --------------
 log "mq-serve: a topic of $((SERVE_BYTES >> 20)) MiB"
