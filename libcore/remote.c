@@ -43,6 +43,7 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -204,6 +205,9 @@ static void ssh_child(struct mq_remote *r, uint16_t port, const char *cmd)
 		close(c);
 	}
 	alarm(0);
+	/* requests and answers are small writes that must not wait */
+	int one = 1;
+	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	dup2(c, 0);
 	dup2(c, 1);
 	snprintf(script, sizeof script, "exec %s \"$@\"", ssh && *ssh ? ssh : "ssh");

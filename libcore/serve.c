@@ -32,6 +32,7 @@
 #include <fnmatch.h>
 #include <jansson.h>
 #include <netdb.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -594,6 +595,9 @@ int mq_serve_run(const struct mq_serve_opts *o)
 		int big = 4 << 20;
 		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
 		setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+		/* when standard output is a TCP socket, answers must not wait */
+		int one = 1;
+		setsockopt(1, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		in = (struct relay){ .from = 0, .to = sv[1], .shut = 1 };
 		out = (struct relay){ .from = sv[1], .to = 1 };
 		if (MHD_add_connection(s.d, sv[0], (struct sockaddr *)&lo, sizeof lo) != MHD_YES) {
