@@ -259,7 +259,8 @@ static void test_format(void)
 		"max.message.bytes=1048588\n"
 		"cleanup.policy=delete\n"
 		"min.insync.replicas=0\n"
-		"index.interval.bytes=4096\n") == 0, "format of the defaults");
+		"index.interval.bytes=4096\n"
+		"replica.lag.time.max.ms=30000\n") == 0, "format of the defaults");
 	free(text);
 
 	mq_config_default(&c);
@@ -284,7 +285,7 @@ static void test_format(void)
 		if (ok)
 			p++;
 	}
-	CHECK(ok && i == 10 && p && *p == '\0', "format lists mq_config_keys in order, once each");
+	CHECK(ok && i == 11 && p && *p == '\0', "format lists mq_config_keys in order, once each");
 	free(text);
 
 	for (i = 0; mq_config_keys[i]; i++) {
