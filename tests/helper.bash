@@ -14,16 +14,18 @@
 # mq-consume, mq-lag and mq-topic run the real ones with the data
 # directory turned into its address (tests/remote/wrapper), so that
 # $MQ_DIR in the test still names the directory on disk.  $MQ_TEST_ADDR
-# is the address (empty in local mode); mq_teardown stops the servers.
+# is the address (empty in local mode), $MQ_TEST_BIN the real programs;
+# mq_teardown stops the servers and fails unless they are gone.  A
+# command run with the fake clock MQ_NOW_MS gets a server with the same
+# clock (tests/remote/transport.bash), as the fake ssh gives it too.
 #
 # Helpers:
 #   local_only REASON          skip the test unless in local mode: for
 #                              what cannot or must not work remotely,
 #                              REASON saying which
 #   not_over_http REASON       skip the test in http mode, where the
-#                              server was started before the test and
-#                              shares nothing of the environment a
-#                              command runs with (LD_PRELOAD, MQ_NOW_MS);
+#                              server does not share the environment a
+#                              command runs with (an LD_PRELOAD shim);
 #                              the fake ssh passes it on to the
 #                              mq-serve --stdio it starts
 #   on_server PROG ARGS...     run PROG of bin/ on $MQ_DIR itself, in
