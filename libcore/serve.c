@@ -29,6 +29,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <jansson.h>
 #include <netdb.h>
@@ -451,20 +452,60 @@ struct relay {
 	int shut;                 /* shutdown(to, SHUT_WR) at the end */
 };
 
+/* Moves bytes from->to through a pipe with splice(2), so that they are
+ * never copied into this process: 0 at the end of input, 1 when splice
+ * cannot be used for these descriptors (nothing moved), -1 on error. */
+static int relay_splice(struct relay *r)
+{
+	int p[2], rc = -1, moved = 0;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return 1;
+	fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+	for (;;) {
+		ssize_t n = splice(r->from, NULL, p[1], NULL, 1 << 20, SPLICE_F_MOVE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && !moved && (errno == EINVAL || errno == ENOSYS)) {
+			rc = 1;
+			break;
+		}
+		if (n <= 0) {
+			rc = n == 0 ? 0 : -1;
+			break;
+		}
+		moved = 1;
+		while (n > 0) {
+			ssize_t w = splice(p[0], NULL, r->to, NULL, (size_t)n, SPLICE_F_MOVE);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				goto out;
+			n -= w;
+		}
+	}
+out:
+	close(p[0]);
+	close(p[1]);
+	return rc;
+}
+
 static void *relay(void *arg)
 {
 	struct relay *r = arg;
 	size_t size = 1 << 20;
-	char *buf = malloc(size);
+	char *buf;
 
-	while (buf) {
-		ssize_t n = read(r->from, buf, size);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 || mq_write_all(r->to, buf, (size_t)n) < 0)
-			break;
+	if (relay_splice(r) == 1 && (buf = malloc(size))) {
+		for (;;) {
+			ssize_t n = read(r->from, buf, size);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0 || mq_write_all(r->to, buf, (size_t)n) < 0)
+				break;
+		}
+		free(buf);
 	}
-	free(buf);
 	if (r->shut)
 		shutdown(r->to, SHUT_WR);
 	return NULL;
