@@ -656,6 +656,12 @@ struct mq_group;
 int mq_group_name_check(const char *name);
 /* Joins group as a live member (see group.c for the protocol). */
 int mq_group_open(struct mq_group **gp, const char *datadir, const char *group);
+/* Joins group as mq_group_open does, for mq-serve, on
+ * behalf of the remote member remote_id ("TIME-HOST-PID"), whose pid
+ * and host its member file and partition locks name (this process's
+ * when remote_id has another shape). */
+int mq_group_open_member(struct mq_group **gp, const char *datadir, const char *group,
+			 const char *remote_id);
 /* The partitions this member competes for. */
 int mq_group_subscribe(struct mq_group *g, const struct mq_tp *tps, size_t n);
 /* Looks at the members (at most every MQ_GROUP_POLL_MS unless force) and

@@ -125,12 +125,4 @@ void mq_srv_watch(struct srv *s, const char *dir);
 int mq_srv_wait_change(struct srv *s, struct srv_req *q, uint64_t *gen, int64_t deadline);
 uint64_t mq_srv_gen(struct srv *s);
 
-/* group.c, for serve_groups.c: joins group as mq_group_open does, on
- * behalf of the remote member remote_id ("TIME-HOST-PID"), whose pid
- * and host its member file and partition locks name (this process's
- * when remote_id has another shape). */
-struct mq_group;
-int mq_group_open_member(struct mq_group **gp, const char *datadir, const char *group,
-			 const char *remote_id);
-
 #endif
