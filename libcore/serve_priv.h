@@ -95,6 +95,18 @@ struct srv_req {
 /* serve_api.c */
 enum MHD_Result mq_srv_dispatch(struct srv_req *q, struct MHD_Connection *c, const char *url,
 				const char *method);
+/* serve_api.c, for the other handlers */
+const char *mq_srv_arg(struct MHD_Connection *c, const char *k);
+int64_t mq_srv_arg_int(struct MHD_Connection *c, const char *k, int64_t dflt, int64_t max);
+/* Checks the name, the token, and opens the topic; -1 with *res queued. */
+int mq_srv_open_topic(struct srv_req *q, struct MHD_Connection *c, const char *name, int write,
+		      struct mq_topic *t, enum MHD_Result *res);
+int32_t mq_srv_partition_of(struct MHD_Connection *c, const struct mq_topic *t, const char *s);
+
+/* serve_produce.c: POST .../records (ps: the partition, or NULL) */
+enum MHD_Result mq_srv_produce(struct srv_req *q, struct MHD_Connection *c, const char *name,
+			       const char *ps);
+
 /* serve_groups.c: groups, lag and metrics; seg[0] is "groups" or "lag" */
 enum MHD_Result mq_srv_groups(struct srv_req *q, struct MHD_Connection *c, char **seg, size_t n,
 			      const char *method);
