@@ -115,6 +115,11 @@ enum MHD_Result mq_srv_metrics(struct srv_req *q, struct MHD_Connection *c);
 void mq_srv_expire_members(struct srv *s, int64_t now, int all);
 void mq_srv_close_logs(struct srv *s, const char *prefix);
 
+/* serve_auth.c */
+int mq_srv_load_tokens(struct srv *s, const char *path);
+/* Sets q->tok, q->who and q->rw from the Authorization header. */
+void mq_srv_authenticate(struct srv_req *q, struct MHD_Connection *c);
+
 /* serve.c */
 enum MHD_Result mq_srv_reply(struct srv_req *q, struct MHD_Connection *c, unsigned status,
 			     struct MHD_Response *r);
