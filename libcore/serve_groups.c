@@ -10,7 +10,9 @@
  * member only after what was delivered from it is committed.  A member
  * that stops heartbeating for its session timeout is closed by the
  * watchdog, which releases its partitions to the others exactly as the
- * kernel does for a local consumer that dies.  The membership names the
+ * kernel does for a local consumer that dies.  A commit of partitions a
+ * member owns counts as a heartbeat, so that a long --exec batch, which
+ * commits but does not come back for the next batch, keeps them.  The membership names the
  * consumer (the pid and host in its member ID) as the owner of what it
  * holds, as a local member's names itself.
  *
@@ -103,6 +105,29 @@ static result offsets_get(struct srv_req *q, struct MHD_Connection *c, const cha
 	return mq_srv_json(q, c, 200, json_pack("{s:o}", "partitions", a));
 }
 
+/* A member committing is alive (a long --exec batch heartbeats no other
+ * way): the owners of the partitions committed keep their session. */
+static void refresh_owners(struct srv *s, const char *group, const struct mq_commit_req *r, size_t n)
+{
+	int64_t now = mq_mono_ms();
+
+	pthread_mutex_lock(&s->groups_lock);
+	for (struct srv_member *m = s->members; m; m = m->next) {
+		size_t owned;
+		struct mq_tp *tps;
+		if (strcmp(m->group, group) || !(owned = mq_group_owned(m->g, NULL, 0)) ||
+		    !(tps = calloc(owned, sizeof *tps)))
+			continue;
+		owned = mq_group_owned(m->g, tps, owned);
+		for (size_t i = 0; i < owned; i++)
+			for (size_t k = 0; k < n; k++)
+				if (tps[i].partition == r[k].partition && !strcmp(tps[i].topic, r[k].topic))
+					m->last = now;
+		free(tps);
+	}
+	pthread_mutex_unlock(&s->groups_lock);
+}
+
 static result offsets_post(struct srv_req *q, struct MHD_Connection *c, const char *group)
 {
 	struct mq_commit_req *r = NULL;
@@ -118,6 +143,8 @@ static result offsets_post(struct srv_req *q, struct MHD_Connection *c, const ch
 		return res;
 	}
 	int rc = mq_group_commit_many(q->s->o.datadir, group, r, n);
+	if (rc == 0)
+		refresh_owners(q->s, group, r, n);
 	free(r);
 	json_decref(j);
 	if (rc < 0)
