@@ -39,6 +39,7 @@
 
 struct cursor {
 	struct mq_tp tp;
+	struct mq_topic *t;       /* c->topics[...], fixed once opened */
 	char dir[PATH_MAX];
 	struct mq_reader *r;
 	int64_t first;            /* records below this are skipped */
@@ -86,7 +87,7 @@ static int start_offset(struct mq_consumer *c, struct cursor *cu, int first_time
 	int64_t off = 0, stored;
 	int kind = s->kind, rc;
 
-	struct mq_topic *t = topic_of(c, cu->tp.topic);
+	struct mq_topic *t = cu->t;
 	if (mq_topic_partition_info(t, cu->tp.partition, &pi) < 0)
 		return -1;
 	if (!c->remote && mq_partition_hw(cu->dir, &t->conf, &pi.high_watermark) < 0)
@@ -156,6 +157,7 @@ static int add_cursor(struct mq_consumer *c, const struct mq_tp *tp)
 	cu = &c->cur[c->ncur];
 	memset(cu, 0, sizeof *cu);
 	cu->tp = *tp;
+	cu->t = t;
 	cu->stop = -1;
 	cu->committed = -1;
 	cu->wd = -1;
@@ -322,10 +324,9 @@ int mq_consumer_next(struct mq_consumer *c, struct mq_tp *tp, struct mq_batch *b
 			continue;
 		alive++;
 		/* only what enough followers have (the server sees to it remotely) */
-		struct mq_topic *t = topic_of(c, cu->tp.topic);
 		int64_t pos = mq_reader_position(cu->r);
-		if (!c->remote && t->conf.min_insync_replicas > 0 && pos >= cu->hw) {
-			if (mq_partition_hw(cu->dir, &t->conf, &cu->hw) < 0)
+		if (!c->remote && cu->t->conf.min_insync_replicas > 0 && pos >= cu->hw) {
+			if (mq_partition_hw(cu->dir, &cu->t->conf, &cu->hw) < 0)
 				return -1;
 			if (pos >= cu->hw) {
 				if (cu->stop >= 0 && pos >= cu->stop) {

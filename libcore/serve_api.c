@@ -376,67 +376,79 @@ static result wait_any(struct srv_req *q, struct MHD_Connection *c)
 	struct srv *s = q->s;
 	int64_t wait = mq_srv_arg_int(c, "wait_ms", 0, MAX_WAIT_MS), deadline = mq_mono_ms() + wait;
 	uint64_t gen = mq_srv_gen(s);
-	json_t *j, *a, *ready = json_array();
-	size_t n;
-	char dir[PATH_MAX];
-	result res;
 	int replica = mq_srv_arg(c, "replica") != NULL;
+	json_t *j, *a, *ready = NULL;
+	struct waiter {
+		char dir[PATH_MAX];
+		const char *topic;
+		int32_t p;
+		int64_t offset;
+		struct mq_config conf;    /* its high watermark for consumers */
+	} *w = NULL;
+	size_t n = 0;
+	result res;
 
 	if (!(j = json_loadb((const char *)q->body.p, q->body.len, 0, NULL)) ||
 	    !json_is_array(a = json_object_get(j, "partitions"))) {
-		json_decref(j);
-		json_decref(ready);
-		return bad(q, c, "invalid JSON body%s", "");
+		res = bad(q, c, "invalid JSON body%s", "");
+		goto out;
 	}
-	n = json_array_size(a);
-	for (size_t i = 0; i < n; i++) {
-		const char *tn = json_string_value(json_object_get(json_array_get(a, i), "topic"));
+	/* checked, and their topics read, once; then looked at on each change */
+	if (!(w = calloc(json_array_size(a) + 1, sizeof *w))) {
+		mq_syserr("cannot wait");
+		res = mq_srv_fail(q, c);
+		goto out;
+	}
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		json_t *e = json_array_get(a, i);
+		const char *tn = json_string_value(json_object_get(e, "topic"));
+		json_int_t p = json_integer_value(json_object_get(e, "partition"));
+		struct mq_topic t;
 		if (!tn) {
-			json_decref(j);
-			json_decref(ready);
-			return bad(q, c, "invalid JSON body%s", "");
+			res = bad(q, c, "invalid JSON body%s", "");
+			goto out;
 		}
 		if (mq_topic_name_check(tn) < 0) {
-			json_decref(j);
-			json_decref(ready);
-			return mq_srv_fail(q, c);
+			res = mq_srv_fail(q, c);
+			goto out;
 		}
-		if (mq_srv_allowed(q, c, 0, tn, &res) < 0) {
-			json_decref(j);
-			json_decref(ready);
-			return res;
+		if (mq_srv_allowed(q, c, 0, tn, &res) < 0)
+			goto out;
+		if (p < 0 || p > INT32_MAX)
+			continue;
+		w[n] = (struct waiter){ .topic = tn, .p = (int32_t)p,
+					.offset = json_integer_value(json_object_get(e, "offset")) };
+		mq_pathf(w[n].dir, sizeof w[n].dir, "%s/topics/%s/%lld", s->o.datadir, tn, (long long)p);
+		mq_config_default(&w[n].conf);
+		if (!replica && mq_topic_open(s->o.datadir, tn, &t) == 0) {
+			w[n].conf = t.conf;
+			mq_topic_close(&t);
 		}
-		mq_pathf(dir, sizeof dir, "%s/topics/%s", s->o.datadir, tn);
-		mq_srv_watch(s, dir);
+		mq_srv_watch(s, w[n].dir);
+		n++;
 	}
+	ready = json_array();
 	for (;;) {
 		for (size_t i = 0; i < n; i++) {
-			json_t *e = json_array_get(a, i);
 			struct mq_partition_info pi;
-			const char *tn = json_string_value(json_object_get(e, "topic"));
-			json_int_t p = json_integer_value(json_object_get(e, "partition"));
-			json_int_t off = json_integer_value(json_object_get(e, "offset"));
-			if (p < 0 || p > INT32_MAX)
-				continue;
-			mq_pathf(dir, sizeof dir, "%s/topics/%s/%lld", s->o.datadir, tn, (long long)p);
-			mq_srv_watch(s, dir);
-			struct mq_topic t;
-			int hwrc = 0;
-			if (!replica && mq_topic_open(s->o.datadir, tn, &t) == 0) {
-				if (t.conf.min_insync_replicas > 0 && mq_partition_info(dir, &pi) == 0)
-					hwrc = mq_partition_hw(dir, &t.conf, &pi.log_end) < 0 ? -1 : 1;
-				mq_topic_close(&t);
-			}
-			if (hwrc < 0 || (hwrc == 0 && mq_partition_info(dir, &pi) < 0) || pi.log_end != off)
-				json_array_append_new(ready, json_pack("{s:s,s:I}", "topic", tn, "partition", p));
+			/* data at the offset, or a log that moved past it (or is gone) */
+			int rc = replica ? mq_partition_info(w[i].dir, &pi) :
+				 mq_partition_hw(w[i].dir, &w[i].conf, &pi.log_end);
+			if (rc < 0 || pi.log_end != w[i].offset)
+				json_array_append_new(ready, json_pack("{s:s,s:i}", "topic", w[i].topic,
+								       "partition", w[i].p));
 		}
-		if (json_array_size(ready) || mq_mono_ms() >= deadline || s->stopping)
+		if (json_array_size(ready) || mq_mono_ms() >= deadline || s->stopping ||
+		    mq_srv_wait_change(s, q, &gen, deadline))
 			break;
-		if (mq_srv_wait_change(s, q, &gen, deadline))
-			break;   /* the client left */
 	}
+	res = mq_srv_json(q, c, 200, json_pack("{s:o}", "ready", ready));
+	ready = NULL;
+out:
+	json_decref(ready);
 	json_decref(j);
-	return mq_srv_json(q, c, 200, json_pack("{s:o}", "ready", ready));
+	free(w);
+	return res;
 }
 
 /* ---- routing ---- */
