@@ -45,14 +45,17 @@ DEBS    = gcc make libc6-dev zlib1g-dev liblz4-dev libcurl4-openssl-dev libjanss
 
 all: $(PROGS)
 
+# objects depend on every header they include (-MMD: BUILD/*.d)
 $(BUILD)/%.o: libcore/%.c libcore/mq.h | $(BUILD)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/libcore.a: $(LIBOBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/%.cmd.o: cmd/%.c libcore/mq.h | $(BUILD)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(wildcard $(BUILD)/*.d)
 
 bin/%: $(BUILD)/%.cmd.o $(BUILD)/libcore.a | bin
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

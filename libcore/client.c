@@ -305,7 +305,7 @@ out:
 }
 
 int mq_client_fetch(const struct mq_topic *t, int32_t part, int64_t offset, int64_t max_bytes,
-		    int64_t wait_ms, const char *replica, struct mq_response *resp)
+		    int64_t wait_ms, const char *replica, int64_t position, struct mq_response *resp)
 {
 	struct mq_buf p = { 0 };
 	int rc;
@@ -314,10 +314,13 @@ int mq_client_fetch(const struct mq_topic *t, int32_t part, int64_t offset, int6
 		 t->name, part, offset, max_bytes, wait_ms) < 0)
 		return -1;
 	if (replica) {
+		char pos[40] = "";
+		if (position >= 0 && position != offset)
+			snprintf(pos, sizeof pos, "&position=%lld", (long long)position);
 		p.len--;
 		mq_buf_append(&p, "&replica=", 9);
 		mq_url_escape(&p, replica);
-		mq_buf_append(&p, "", 1);
+		mq_buf_append(&p, pos, strlen(pos) + 1);
 	}
 	rc = mq_remote_request(t->remote, "GET", (char *)p.p, NULL, NULL, 0, MQ_REQ_IDEMPOTENT,
 			       wait_ms + 120000, resp);

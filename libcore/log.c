@@ -49,6 +49,7 @@
 #include "log_priv.h"
 
 #define MQ_RP_INTERVAL (64 << 20)
+#define MQ_WRITE_BEHIND (16 << 20)
 
 struct mq_log {
 	char dir[PATH_MAX];
@@ -70,6 +71,8 @@ struct mq_log {
 	int64_t last_pos;         /* position of the last batch, -1 none */
 	/* the recovery point */
 	int64_t rp_base, rp_pos;
+	/* a follower's writeback started up to here (write_behind) */
+	int64_t wb_base, wb_pos;
 };
 
 static void close_segment(struct mq_log *l)
@@ -109,6 +112,7 @@ int mq_log_open(struct mq_log **lp, const char *dir, const struct mq_config *con
 		l->conf.segment_bytes = INT32_MAX;
 	l->flags = flags;
 	l->lockfd = l->segfd = l->ixfd = l->tixfd = -1;
+	l->wb_base = -1;
 	/* never created here: a topic deleted meanwhile must not come back */
 	l->lockfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (l->lockfd < 0) {
@@ -512,6 +516,24 @@ static int need_roll(struct mq_log *l, size_t len, int64_t next_ts, int64_t coun
 	return l->next + count - l->base > INT32_MAX;
 }
 
+/* A follower copies as fast as the link goes and syncs each segment it
+ * closes (roll): starting the writeback as it goes leaves that sync
+ * little to wait for, so the copy does not stall at every roll. */
+static void write_behind(struct mq_log *l)
+{
+	if (!(l->flags & MQ_LOG_FOLLOWER) || (l->flags & MQ_LOG_FSYNC))
+		return;
+	if (l->wb_base != l->base) {
+		l->wb_base = l->base;
+		l->wb_pos = 0;
+	}
+	if (l->size - l->wb_pos < MQ_WRITE_BEHIND)
+		return;
+	/* advice: a failure shows at the sync */
+	sync_file_range(l->segfd, l->wb_pos, l->size - l->wb_pos, SYNC_FILE_RANGE_WRITE);
+	l->wb_pos = l->size;
+}
+
 static int append(struct mq_log *l, uint8_t *buf, size_t len, int keep_offsets, int64_t *first)
 {
 	struct mq_batch b;
@@ -572,6 +594,7 @@ static int append(struct mq_log *l, uint8_t *buf, size_t len, int keep_offsets, 
 			goto out;
 	}
 	l->size += (int64_t)len;
+	write_behind(l);
 	if ((l->flags & MQ_LOG_FSYNC) &&
 	    (l->base != l->rp_base || l->size - l->rp_pos > MQ_RP_INTERVAL))
 		checkpoint_recovery(l);

@@ -939,9 +939,10 @@ enum { MQ_PRODUCE_FSYNC = 1, MQ_PRODUCE_ACKS_ALL = 2 };
 int mq_client_produce(const struct mq_topic *t, int32_t p, const uint8_t *buf, size_t len,
 		      int flags, int64_t timeout_ms, int64_t *first);
 /* Whole batches from the one holding offset, waiting up to wait_ms when
- * there are none yet; replica names a follower (mq-replicate). */
+ * there are none yet; replica names a follower (mq-replicate), whose log
+ * ends at position (-1: at offset; a follower fetching ahead is behind). */
 int mq_client_fetch(const struct mq_topic *t, int32_t p, int64_t offset, int64_t max_bytes,
-		    int64_t wait_ms, const char *replica, struct mq_response *resp);
+		    int64_t wait_ms, const char *replica, int64_t position, struct mq_response *resp);
 /* Returns when one of the partitions has data at its offset, or after wait_ms. */
 int mq_client_wait(struct mq_remote *r, const struct mq_tp *tps, const int64_t *offsets, size_t n,
 		   int64_t wait_ms, const char *replica);

@@ -84,7 +84,7 @@ static int remote_next(struct mq_reader *r, struct mq_batch *b)
 		if (fetched)
 			return 0;
 		r->rpos = 0;
-		if (mq_client_fetch(r->t, r->part, r->next, MQ_FETCH_BYTES, 0, NULL, &r->resp) < 0)
+		if (mq_client_fetch(r->t, r->part, r->next, MQ_FETCH_BYTES, 0, NULL, -1, &r->resp) < 0)
 			return -1;
 		r->log_end = r->resp.log_end;
 		fetched = 1;

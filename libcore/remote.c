@@ -210,6 +210,8 @@ static void ssh_child(struct mq_remote *r, uint16_t port, const char *cmd)
 	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	dup2(c, 0);
 	dup2(c, 1);
+	if (c > 1)
+		close(c);
 	snprintf(script, sizeof script, "exec %s \"$@\"", ssh && *ssh ? ssh : "ssh");
 	if (r->port)
 		execl("/bin/sh", "sh", "-c", script, "sh", "-p", r->port, "--", r->host, cmd, (char *)NULL);

@@ -25,10 +25,18 @@
  * the follower's id and position).  Following, an idle follower waits on
  * the source for any partition to grow, and reports its position at
  * least every ten seconds, so that it stays in the in-sync set.
+ *
+ * Catching up, the next chunk is fetched by a second thread while this
+ * one is written, so that the link and the disk work at the same time.
+ * Such a fetch is ahead of what is written: it names the follower's log
+ * end as its position, so that no producer waiting for acks=all is told
+ * of records this follower does not have yet.
  */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +50,7 @@
 
 #define FETCH_BYTES (16 << 20)
 #define WRITE_BYTES (512 << 10)
+#define ROUND_BYTES (256 << 20)   /* at most from one partition before the next */
 #define REFETCHES 5
 #define IDLE_WAIT_MS 10000
 
@@ -58,6 +67,18 @@ struct part {
 	int idle;                 /* the last fetch brought nothing */
 };
 
+/* What one fetch brought. */
+struct chunk {
+	struct mq_response resp;  /* a remote source's answer */
+	struct mq_buf buf;        /* what a directory source gave */
+	const uint8_t *data;      /* whole batches */
+	size_t len;
+	int64_t next;             /* the offset after them (check) */
+	int64_t seg;              /* the base of the source segment they came
+				   * from (or of its newest one) */
+	int64_t start, end, hw;   /* the source partition's, as the fetch saw them */
+};
+
 struct rep {
 	const struct mq_replicate_opts *o;
 	int remote;
@@ -65,65 +86,62 @@ struct rep {
 	size_t ntopics;
 	struct part *parts;
 	size_t nparts;
-	struct mq_response resp;
-	struct mq_buf buf;        /* what a directory source gave */
-	const uint8_t *data;      /* the batches of the last fetch */
-	size_t len;
+	struct chunk ck[2];       /* the one being written, and the next */
 	int ino;
 };
 
-/* Whole batches at offset from the source into r->data and r->len;
- * *seg the base of the source segment they came from (or of its newest
- * one). */
-static int fetch(struct rep *r, struct part *pt, int64_t offset, int64_t max, int64_t wait,
-		 int64_t *seg, int64_t *start, int64_t *end)
+/* Whole batches at offset from the source into c; position is how far
+ * this follower's log goes (-1: to offset). */
+static int fetch(struct rep *r, struct part *pt, int64_t offset, int64_t position, int64_t max,
+		 int64_t wait, struct chunk *c)
 {
-	r->len = 0;
+	c->len = 0;
 	if (r->remote) {
-		if (mq_client_fetch(pt->src, pt->p, offset, max, wait, r->o->id, &r->resp) < 0)
+		if (mq_client_fetch(pt->src, pt->p, offset, max, wait, r->o->id, position, &c->resp) < 0)
 			return -1;
-		*seg = r->resp.seg_base;
-		*start = r->resp.log_start;
-		*end = r->resp.log_end;
-		pt->hw = r->resp.high_watermark;
-		r->data = r->resp.body.p;
-		r->len = r->resp.body.len;
+		c->seg = c->resp.seg_base;
+		c->start = c->resp.log_start;
+		c->end = c->resp.log_end;
+		c->hw = c->resp.high_watermark;
+		c->data = c->resp.body.p;
+		c->len = c->resp.body.len;
 		return 0;
 	}
 	struct mq_fetch f;
 	/* a source this follower may not write to just has no high watermark */
-	mq_replica_report(pt->sdir, &pt->src->conf, r->o->id, offset);
+	mq_replica_report(pt->sdir, &pt->src->conf, r->o->id, position < 0 ? offset : position);
 	if (mq_fetch_range(pt->sdir, offset, max, -1, &f) < 0)
 		return -1;
-	*seg = f.seg_base;
-	*start = f.pi.log_start;
-	*end = f.pi.log_end;
-	if (mq_partition_hw(pt->sdir, &pt->src->conf, &pt->hw) < 0)
-		pt->hw = -1;
+	c->seg = f.seg_base;
+	c->start = f.pi.log_start;
+	c->end = f.pi.log_end;
+	if (mq_partition_hw(pt->sdir, &pt->src->conf, &c->hw) < 0)
+		c->hw = -1;
 	if (f.fd < 0)
 		return 0;
-	int rc = mq_buf_reserve(&r->buf, (size_t)f.len) < 0 ? -1 :
-		 mq_pread_full(f.fd, r->buf.p, (size_t)f.len, f.pos) != f.len ? -1 : 0;
+	int rc = mq_buf_reserve(&c->buf, (size_t)f.len) < 0 ? -1 :
+		 mq_pread_full(f.fd, c->buf.p, (size_t)f.len, f.pos) != f.len ? -1 : 0;
 	close(f.fd);
 	if (rc < 0)
 		return mq_syserr("cannot read from '%s'", pt->sdir);
-	r->data = r->buf.p;
-	r->len = (size_t)f.len;
+	c->data = c->buf.p;
+	c->len = (size_t)f.len;
 	return 0;
 }
 
-/* Checks the batches in r->buf: whole, CRC, contiguous from offset. */
-static int check(struct rep *r, int64_t offset, int64_t *next)
+/* Checks the batches in c: whole, contiguous from offset, and their
+ * CRCs when crc; sets c->next. */
+static int check(struct chunk *c, int64_t offset, int crc)
 {
 	struct mq_batch b;
 	size_t off;
 
-	for (off = 0; off < r->len; off += b.size) {
-		int rc = mq_batch_parse(r->data + off, r->len - off, &b);
+	for (off = 0; off < c->len; off += b.size) {
+		int rc = mq_batch_parse(c->data + off, c->len - off, &b);
 		if (rc != MQ_BATCH_OK)
 			return mq_error(MQ_ECORRUPT, "%s batch at offset %lld", rc == MQ_BATCH_SHORT ?
 					"truncated" : "invalid", (long long)offset);
-		if (!mq_batch_crc_ok(&b))
+		if (crc && !mq_batch_crc_ok(&b))
 			return mq_error(MQ_ECORRUPT, "CRC mismatch in the batch at offset %lld",
 					(long long)b.base_offset);
 		if (b.base_offset != offset)
@@ -131,7 +149,7 @@ static int check(struct rep *r, int64_t offset, int64_t *next)
 					(long long)b.base_offset, (long long)offset);
 		offset = mq_batch_last_offset(&b) + 1;
 	}
-	*next = offset;
+	c->next = offset;
 	return 0;
 }
 
@@ -162,7 +180,8 @@ static int common_prefix(struct rep *r, struct part *pt, int64_t from, int64_t *
 {
 	struct mq_reader *rd;
 	struct mq_batch lb, sb;
-	int64_t seg, start, end, at = from;
+	struct chunk *c = &r->ck[0];
+	int64_t at = from;
 	int rc = 0;
 
 	if (mq_reader_open(&rd, pt->dir) < 0)
@@ -173,11 +192,11 @@ static int common_prefix(struct rep *r, struct part *pt, int64_t from, int64_t *
 		return -1;
 	}
 	while ((rc = mq_reader_next(rd, &lb)) > 0) {
-		if (fetch(r, pt, lb.base_offset, 1, 0, &seg, &start, &end) < 0) {
+		if (fetch(r, pt, lb.base_offset, -1, 1, 0, c) < 0) {
 			rc = -1;
 			break;
 		}
-		if (r->len == 0 || mq_batch_parse(r->data, r->len, &sb) != MQ_BATCH_OK ||
+		if (c->len == 0 || mq_batch_parse(c->data, c->len, &sb) != MQ_BATCH_OK ||
 		    !same_batch(&lb, &sb))
 			break;
 		at = mq_batch_last_offset(&lb) + 1;
@@ -193,7 +212,8 @@ static int reconcile(struct rep *r, struct part *pt)
 {
 	struct mq_partition_info pi, si;
 	struct mq_batch mine, theirs;
-	int64_t seg, start, end;
+	struct chunk *c = &r->ck[0];
+	int64_t start, end;
 
 	if (mq_partition_info(pt->dir, &pi) < 0)
 		return -1;
@@ -226,9 +246,9 @@ static int reconcile(struct rep *r, struct part *pt)
 	} else if (pi.log_end - 1 >= start) {
 		if (local_batch(pt->dir, pi.log_end - 1, &mine) < 0)
 			return -1;
-		if (fetch(r, pt, mine.base_offset, 1, 0, &seg, &start, &end) < 0)
+		if (fetch(r, pt, mine.base_offset, -1, 1, 0, c) < 0)
 			return -1;
-		if (r->len == 0 || mq_batch_parse(r->data, r->len, &theirs) != MQ_BATCH_OK) {
+		if (c->len == 0 || mq_batch_parse(c->data, c->len, &theirs) != MQ_BATCH_OK) {
 			diverged = 1;
 			snprintf(why, sizeof why, "the leader has no batch at offset %lld",
 				 (long long)mine.base_offset);
@@ -306,19 +326,12 @@ static int follow_hw(struct part *pt)
 	return mq_checkpoint_write(path, hw, 0);
 }
 
-/* One fetch and append for a partition: 1 when something was appended. */
-static int step(struct rep *r, struct part *pt)
+/* A fetch at the log end, checked; fetched again when a batch fails its
+ * check.  With have, c already holds one, not yet checked. */
+static int get(struct rep *r, struct part *pt, struct chunk *c, int have)
 {
-	int64_t seg = -1, start, end = -1, next = 0;
-	int tries = 0;
-
-	if (!pt->checked) {
-		if (reconcile(r, pt) < 0)
-			return -1;
-		pt->checked = 1;
-	}
-	for (;;) {
-		if (fetch(r, pt, pt->end, FETCH_BYTES, 0, &seg, &start, &end) < 0) {
+	for (int tries = 1;; tries++, have = 0) {
+		if (!have && fetch(r, pt, pt->end, -1, FETCH_BYTES, 0, c) < 0) {
 			struct mq_partition_info si;
 			char why[1024];
 			int cls = mq_errclass();
@@ -333,9 +346,9 @@ static int step(struct rep *r, struct part *pt)
 						pt->src->name, pt->p, (long long)si.log_start, (long long)pt->end);
 			return mq_error(cls, "%s", why);
 		}
-		if (check(r, pt->end, &next) == 0)
-			break;
-		if (++tries == REFETCHES)
+		if (check(c, pt->end, 1) == 0)
+			return 0;
+		if (tries == REFETCHES)
 			return mq_error(MQ_ECORRUPT, "'%s' partition %d: %s, %d times in a row", pt->src->name,
 					pt->p, mq_errmsg(), tries);
 		if (r->o->note) {
@@ -345,24 +358,109 @@ static int step(struct rep *r, struct part *pt)
 			r->o->note(r->o->arg, msg);
 		}
 	}
+}
+
+/* Writes what c brought at the log end, where the leader's segments
+ * begin; the high watermark follows. */
+static int put(struct rep *r, struct part *pt, const struct chunk *c)
+{
 	if (!pt->log && mq_log_open(&pt->log, pt->dir, &pt->dst->conf,
 				    MQ_LOG_FOLLOWER | (r->o->fsync ? MQ_LOG_FSYNC : 0)) < 0)
 		return -1;
 	/* the leader's segments, where it has them */
-	if (seg >= 0 && seg == pt->end && mq_log_roll_at(pt->log, seg) < 0)
+	if (c->seg >= 0 && c->seg == pt->end && mq_log_roll_at(pt->log, c->seg) < 0)
 		return -1;
-	pt->idle = r->len == 0;
-	if (!pt->idle && append(pt, r->data, r->len) < 0)
-		return -1;
-	if (!pt->idle)
-		pt->end = next;
+	if (c->len > 0) {
+		if (append(pt, c->data, c->len) < 0)
+			return -1;
+		pt->end = c->next;
+	}
+	pt->hw = c->hw;
 	if (follow_hw(pt) < 0)
 		return -1;
-	if (pt->idle)
-		return 0;
-	if (r->o->progress)
-		r->o->progress(r->o->arg, pt->src->name, pt->p, next, end);
-	return 1;
+	if (c->len > 0 && r->o->progress)
+		r->o->progress(r->o->arg, pt->src->name, pt->p, c->next, c->end);
+	return 0;
+}
+
+/* A fetch of the next chunk while this one is written.  Its CRCs are
+ * checked later, by the main thread, which has time for it; errors are
+ * left to the fetch in the main thread that follows a failed one. */
+struct ahead {
+	pthread_t th;
+	struct rep *r;
+	struct part *pt;
+	struct chunk *c;
+	int64_t offset, position;
+	int rc;
+};
+
+static void *fetch_ahead(void *arg)
+{
+	struct ahead *a = arg;
+
+	a->rc = fetch(a->r, a->pt, a->offset, a->position, FETCH_BYTES, 0, a->c) < 0 ? -1 :
+		check(a->c, a->offset, 0);
+	return NULL;
+}
+
+/* Starts one; signals stay with the main thread. */
+static int start_ahead(struct ahead *a)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&a->th, NULL, fetch_ahead, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc == 0 ? 0 : -1;
+}
+
+/* Fetches and appends for a partition, up to ROUND_BYTES: 1 when
+ * something was appended. */
+static int step(struct rep *r, struct part *pt)
+{
+	struct chunk *c = &r->ck[0];
+	int64_t round = 0;
+	int have = 0;   /* c: 0 nothing, 1 fetched ahead (CRCs not checked), 2 checked */
+
+	if (!pt->checked) {
+		if (reconcile(r, pt) < 0)
+			return -1;
+		pt->checked = 1;
+	}
+	for (;;) {
+		if (have == 0 && get(r, pt, c, 0) < 0)
+			return -1;
+		pt->idle = c->len == 0;
+		round += (int64_t)c->len;
+		/* catching up: the next chunk comes while this one is checked
+		 * and written */
+		struct ahead a = { .r = r, .pt = pt, .c = c == r->ck ? &r->ck[1] : &r->ck[0],
+				   .offset = c->next, .position = pt->end };
+		int more = !pt->idle && c->end > c->next && round < ROUND_BYTES && !*r->o->stop &&
+			   start_ahead(&a) == 0;
+		if (have == 1 && check(c, pt->end, 1) < 0) {
+			/* what came after a bad batch goes too */
+			if (more)
+				pthread_join(a.th, NULL);
+			if (get(r, pt, c, 1) < 0)   /* says so, and fetches again */
+				return -1;
+			have = 2;
+			continue;
+		}
+		int rc = put(r, pt, c);
+		if (more)
+			pthread_join(a.th, NULL);
+		if (rc < 0)
+			return -1;
+		if (pt->idle)
+			return 0;
+		if (!more || *r->o->stop)
+			return 1;
+		c = a.c;
+		have = a.rc == 0;   /* else fetched again here, to say why */
+	}
 }
 
 /* The topics to follow: opened at the source, created or grown here. */
@@ -585,8 +683,10 @@ out:
 	free(r.src);
 	free(r.dst);
 	free(r.parts);
-	mq_response_free(&r.resp);
-	mq_buf_free(&r.buf);
+	for (size_t i = 0; i < 2; i++) {
+		mq_response_free(&r.ck[i].resp);
+		mq_buf_free(&r.ck[i].buf);
+	}
 	if (r.ino >= 0)
 		close(r.ino);
 	return rc;

@@ -6,8 +6,10 @@
  * holding up anyone else; the connection limit bounds the threads.
  * --stdio (for ssh): one end of a socketpair is handed to the same
  * daemon as a connection, and two relay threads copy stdin into the other
- * end and what comes out of it to stdout.  Either way every request goes
- * through one handler (serve_api.c).
+ * end and what comes out of it to stdout; when standard input and output
+ * are one socket already (inetd, systemd's Accept=yes, a local ssh
+ * stand-in), that socket is handed over instead, with no relay.  Either
+ * way every request goes through one handler (serve_api.c).
  *
  * Limits.  Request bodies past --max-body get 413 before they are read.
  * A watchdog (the main thread, ten times a second) shuts down any
@@ -37,6 +39,7 @@
 #include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -190,6 +193,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 			s->nconns++;
 		}
 		*socket_context = k;
+		s->started++;
 	} else if (k) {
 		if (k->prev)
 			k->prev->next = k->next;
@@ -200,6 +204,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		s->nconns--;
 		free(k);
 		*socket_context = NULL;
+		pthread_cond_broadcast(&s->closed);
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -337,7 +342,10 @@ struct relay {
 
 /* Moves bytes from->to through a pipe with splice(2), so that they are
  * never copied into this process: 0 at the end of input, 1 when splice
- * cannot be used for these descriptors (nothing moved), -1 on error. */
+ * cannot be used for these descriptors (nothing moved), -1 on error.
+ * The pipe is our own even when to is one: a splice from a socket holds
+ * its pipe's lock while it waits for data, which would keep ssh from
+ * reading what is already there. */
 static int relay_splice(struct relay *r)
 {
 	int p[2], rc = -1, moved = 0;
@@ -392,6 +400,29 @@ static void *relay(void *arg)
 	if (r->shut)
 		shutdown(r->to, SHUT_WR);
 	return NULL;
+}
+
+/* Standard input and output as one stream socket: a descriptor of it
+ * for the daemon, which then holds the only one (so that the peer sees
+ * the connection close when the daemon closes it); -1 when they are not. */
+static int stdio_socket(void)
+{
+	struct stat in, out;
+	int type, fd, null;
+	socklen_t len = sizeof type;
+
+	if (fstat(0, &in) < 0 || fstat(1, &out) < 0 || !S_ISSOCK(in.st_mode) ||
+	    in.st_dev != out.st_dev || in.st_ino != out.st_ino ||
+	    getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+		return -1;
+	if ((null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+		return -1;
+	if ((fd = fcntl(0, F_DUPFD_CLOEXEC, 3)) >= 0 && (dup2(null, 0) < 0 || dup2(null, 1) < 0)) {
+		close(fd);
+		fd = -1;
+	}
+	close(null);
+	return fd;
 }
 
 /* ---- the daemon ---- */
@@ -456,7 +487,7 @@ int mq_serve_run(const struct mq_serve_opts *o)
 	struct sockaddr_in lo = { .sin_family = AF_INET };
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 			 MHD_USE_POLL | MHD_USE_ITC;
-	int v6 = 0, sv[2] = { -1, -1 }, rc = 0;
+	int v6 = 0, sv[2] = { -1, -1 }, rc = 0, direct = -1;
 	struct relay in = { 0 }, out = { 0 };
 	pthread_t tin, tout;
 	struct rlimit rl;
@@ -475,6 +506,11 @@ int mq_serve_run(const struct mq_serve_opts *o)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	pthread_mutex_init(&s.lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s.closed, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&s.chg_lock, NULL);
 	pthread_cond_init(&s.chg, NULL);
 	pthread_mutex_init(&s.logs_lock, NULL);
@@ -509,8 +545,17 @@ int mq_serve_run(const struct mq_serve_opts *o)
 			mq_syserr("cannot listen on '%s'", o->listen ? o->listen : "127.0.0.1:8092");
 		goto fail;
 	}
-	if (o->stdio) {
+	if (o->stdio)
 		lo.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (o->stdio && (direct = stdio_socket()) >= 0) {
+		/* answers must not wait (TCP) */
+		int one = 1;
+		setsockopt(direct, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		if (MHD_add_connection(s.d, direct, (struct sockaddr *)&lo, sizeof lo) != MHD_YES) {
+			mq_error(MQ_EIO, "cannot serve standard input");
+			goto fail;
+		}
+	} else if (o->stdio) {
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 			mq_syserr("cannot serve standard input");
 			goto fail;
@@ -534,7 +579,7 @@ int mq_serve_run(const struct mq_serve_opts *o)
 		const union MHD_DaemonInfo *di = MHD_get_daemon_info(s.d, MHD_DAEMON_INFO_BIND_PORT);
 		o->ready(o->arg, di ? di->port : 0);
 	}
-	int ended = 0;            /* --stdio: the output relay was joined */
+	int ended = 0;            /* --stdio: the connection closed */
 	while (!*o->stop && !ended) {
 		struct timespec ts = { 0, 100 * 1000000L };
 		if (o->stdio) {
@@ -546,7 +591,15 @@ int mq_serve_run(const struct mq_serve_opts *o)
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
 			}
-			ended = pthread_clockjoin_np(tout, NULL, CLOCK_MONOTONIC, &ts) == 0;
+			if (direct >= 0) {
+				pthread_mutex_lock(&s.lock);
+				if (!s.started || s.nconns)
+					pthread_cond_clockwait(&s.closed, &s.lock, CLOCK_MONOTONIC, &ts);
+				ended = s.started && !s.nconns;
+				pthread_mutex_unlock(&s.lock);
+			} else {
+				ended = pthread_clockjoin_np(tout, NULL, CLOCK_MONOTONIC, &ts) == 0;
+			}
 		} else {
 			nanosleep(&ts, NULL);
 		}
@@ -569,7 +622,7 @@ int mq_serve_run(const struct mq_serve_opts *o)
 		nanosleep(&ts, NULL);
 	}
 	MHD_stop_daemon(s.d);
-	if (o->stdio) {
+	if (o->stdio && direct < 0) {
 		close(sv[1]);
 		pthread_cancel(tin);
 		if (!ended)

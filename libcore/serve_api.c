@@ -260,9 +260,13 @@ static result fetch(struct srv_req *q, struct MHD_Connection *c, struct mq_topic
 	int64_t deadline = mq_mono_ms() + wait, limit = -1, hw = -1;
 	uint64_t gen = mq_srv_gen(s);
 	const char *replica = mq_srv_arg(c, "replica");
+	/* how far the follower has written, when it fetches ahead of that */
+	int64_t position = mq_srv_arg(c, "position") ? mq_srv_arg_int(c, "position", -1, INT64_MAX) : offset;
 
 	if (offset < 0)
 		return bad(q, c, "missing or invalid offset%s", "");
+	if (position < 0 || position > offset)
+		return bad(q, c, "invalid position: expected a number from 0 to the offset%s", "");
 	if (replica && mq_replica_id_check(replica) < 0)
 		return mq_srv_fail(q, c);
 	/* a follower's position moves the high watermark: that is a write */
@@ -273,7 +277,7 @@ static result fetch(struct srv_req *q, struct MHD_Connection *c, struct mq_topic
 		max = 1;
 	mq_topic_partition_dir(t, part, dir, sizeof dir);
 	/* a follower says how far it got; with it the high watermark moves */
-	if (replica && !s->o.read_only && mq_replica_report(dir, &t->conf, replica, offset) < 0)
+	if (replica && !s->o.read_only && mq_replica_report(dir, &t->conf, replica, position) < 0)
 		return mq_srv_fail(q, c);
 	if (wait > 0)
 		mq_srv_watch(s, dir);

@@ -58,6 +58,8 @@ struct srv {
 	pthread_mutex_t lock;     /* what follows, up to the next comment */
 	struct srv_conn *conns;
 	unsigned nconns, active;
+	unsigned started;         /* connections ever */
+	pthread_cond_t closed;    /* a connection closed */
 	uint64_t bytes_in, bytes_out, requests;
 	uint64_t by_status[6];    /* 1xx..5xx, [0] other */
 	int64_t rr;               /* round-robin for unkeyed produce */

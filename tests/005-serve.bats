@@ -383,6 +383,33 @@ print("not json")' >"$BATS_TEST_TMPDIR/body.json"
 	[ "$code" = 400 ]
 }
 
+@test "a follower's fetch (replica=ID) records its position: position=P when it fetches ahead, else its offset" {
+	mq-topic create t -c min.insync.replicas=1
+	printf 'a\nb\nc\nd\n' | mq-produce t
+	serve
+	req GET '/v1/topics/t/partitions/0/batches?offset=2&replica=f1'
+	[ "$code" = 200 ]
+	[ "$(cut -d' ' -f1 "$MQ_DIR/topics/t/0/replica-f1.state")" = 2 ]
+	[ "$(header X-Mq-High-Watermark)" = 2 ]
+	# ahead of what it has written: the position, not the offset, counts
+	req GET '/v1/topics/t/partitions/0/batches?offset=4&position=3&replica=f1'
+	[ "$code" = 200 ]
+	[ ! -s "$BATS_TEST_TMPDIR/body" ]
+	[ "$(cut -d' ' -f1 "$MQ_DIR/topics/t/0/replica-f1.state")" = 3 ]
+	[ "$(mq-topic describe -J t | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["partitions"][0]["high_watermark"])')" = 3 ]
+	req GET '/v1/topics/t/partitions/0/batches?offset=4&position=4&replica=f1'
+	[ "$code" = 200 ]
+	[ "$(cut -d' ' -f1 "$MQ_DIR/topics/t/0/replica-f1.state")" = 4 ]
+	# past the offset, negative or not a number: 400, and nothing recorded
+	local pos
+	for pos in 5 -1 x; do
+		req GET "/v1/topics/t/partitions/0/batches?offset=4&position=$pos&replica=f1"
+		[ "$code" = 400 ]
+		[[ "$(json 'j["error"]')" == *"invalid position"* ]]
+	done
+	[ "$(cut -d' ' -f1 "$MQ_DIR/topics/t/0/replica-f1.state")" = 4 ]
+}
+
 @test "offsets outside the log are 416 with class 3 and the log's range" {
 	mq-topic create t
 	printf 'a\nb\n' | mq-produce t
@@ -1229,6 +1256,29 @@ connections_at_least() {
 	[ "$(grep -c '^HTTP/1.1 200 OK' <<<"$output")" -eq 2 ]
 	[[ "$output" == *$'\r\n\r\nok\n'* ]]
 	[[ "$output" == *'{"topics":["t"]}' ]]
+}
+
+@test "--stdio on a socket (inetd, systemd's Accept=yes): served without a relay; exits 0 when the peer closes" {
+	mq-topic create t
+	printf 'a\n' | mq-produce t
+	run --separate-stderr timeout 10 "$PYTHON" -c '
+import socket, subprocess, sys
+a, b = socket.socketpair()
+p = subprocess.Popen(sys.argv[1:], stdin=b, stdout=b)
+b.close()
+a.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+got = b""
+while b"ok\n" not in got:
+    got += a.recv(4096)
+a.sendall(b"GET /v1/topics HTTP/1.1\r\nHost: x\r\n\r\n")
+while b"{\"topics\":[\"t\"]}" not in got:
+    got += a.recv(4096)
+sys.stdout.write(got.decode())
+a.close()
+sys.exit(p.wait(timeout=5))' mq-serve -d "$MQ_DIR" --stdio
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ "$(grep -c '^HTTP/1.1 200 OK' <<<"$output")" -eq 2 ]
 }
 
 @test "--max-connections N: a connection past N is closed, and requests are served again once others go" {

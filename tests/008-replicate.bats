@@ -113,6 +113,34 @@ catch_up() {
 	catch_up ssh
 }
 
+# More than a fetch (16 MiB) a segment: the next fetch runs while this
+# one is written, and names the follower's end so far as its position.
+# Over ssh also with pipes, as sshd gives them (mq-serve's relay).
+@test "a catch-up of many fetches from each kind of SOURCE, over ssh's pipes too: identical; the leader has the follower's end" {
+	mq-topic -d "$LEADER" create t -c segment.bytes=24M
+	records big 420000 | mq-produce -d "$LEADER" t
+	[ "$(cat "$LEADER"/topics/t/0/*.log | wc -c)" -gt $((32 << 20)) ]
+	[ "$(logs "$LEADER" t | wc -l)" -eq 2 ]
+	local k
+	for k in dir http ssh pipes; do
+		rm -rf "$MQ_DIR/topics/t"
+		if [ $k = pipes ]; then
+			use ssh
+			export MQ_TEST_SSH_PIPES=1
+		else
+			use $k
+		fi
+		run --separate-stderr mq-replicate --id "f-$k" "$SRC" t
+		unset MQ_TEST_SSH_PIPES
+		echo "$k: $status $stderr"
+		[ "$status" -eq 0 ]
+		[ -z "$stderr" ]
+		same_logs t
+		[ "$(replica_row "$LEADER" t 0 "f-$k")" = "$(log_end "$LEADER" t 0) yes" ]
+	done
+	verify_clean "$MQ_DIR"
+}
+
 @test "TOPIC arguments replicate only those topics; a topic the leader lacks is exit 3" {
 	mq-topic -d "$LEADER" create a
 	mq-topic -d "$LEADER" create b
