@@ -11,14 +11,8 @@
  * end.  A batch that fails its check is fetched again, a few times,
  * and never written.
  *
- * Before the first append the follower compares its last batch with
- * the leader's batch at that offset (offset, CRC, leader epoch).  If
- * they differ, or the follower holds more than the leader, the histories
- * diverged: that is an error (MQ_ECORRUPT) unless truncate_diverged, in
- * which case the log is cut to the longest common prefix, found batch by
- * batch.  A follower whose end lies before the leader's log start
- * (retention) stops with MQ_ENOTFOUND unless reset, which empties the
- * partition and starts it at the leader's log start.
+ * Before the first append the follower checks that its history is the
+ * leader's (replicate_diverge.c).
  *
  * The source is a data directory (read directly; positions are written
  * to it as a server would) or an address (remote.c; every fetch carries
@@ -48,51 +42,17 @@
 
 #include "log_priv.h"
 
-#define FETCH_BYTES (16 << 20)
+#define FETCH_BYTES (32 << 20)
 #define WRITE_BYTES (512 << 10)
 #define ROUND_BYTES (256 << 20)   /* at most from one partition before the next */
 #define REFETCHES 5
 #define IDLE_WAIT_MS 10000
 
-struct part {
-	size_t ti;                /* topic: r->src[ti], r->dst[ti] */
-	struct mq_topic *src, *dst;   /* set again whenever those move */
-	int32_t p;
-	char dir[PATH_MAX];       /* the local partition */
-	char sdir[PATH_MAX];      /* the source's, when it is a directory */
-	struct mq_log *log;
-	int64_t end;              /* local log end */
-	int checked;              /* divergence checked */
-	int64_t hw;               /* the leader's high watermark, as last heard */
-	int idle;                 /* the last fetch brought nothing */
-};
-
-/* What one fetch brought. */
-struct chunk {
-	struct mq_response resp;  /* a remote source's answer */
-	struct mq_buf buf;        /* what a directory source gave */
-	const uint8_t *data;      /* whole batches */
-	size_t len;
-	int64_t next;             /* the offset after them (check) */
-	int64_t seg;              /* the base of the source segment they came
-				   * from (or of its newest one) */
-	int64_t start, end, hw;   /* the source partition's, as the fetch saw them */
-};
-
-struct rep {
-	const struct mq_replicate_opts *o;
-	int remote;
-	struct mq_topic *src, *dst;
-	size_t ntopics;
-	struct part *parts;
-	size_t nparts;
-	struct chunk ck[2];       /* the one being written, and the next */
-	int ino;
-};
+#include "replicate_priv.h"
 
 /* Whole batches at offset from the source into c; position is how far
  * this follower's log goes (-1: to offset). */
-static int fetch(struct rep *r, struct part *pt, int64_t offset, int64_t position, int64_t max,
+int mq_rep_fetch(struct rep *r, struct part *pt, int64_t offset, int64_t position, int64_t max,
 		 int64_t wait, struct chunk *c)
 {
 	c->len = 0;
@@ -153,139 +113,6 @@ static int check(struct chunk *c, int64_t offset, int crc)
 	return 0;
 }
 
-/* The local batch holding offset: its header into *b (data not kept). */
-static int local_batch(const char *dir, int64_t offset, struct mq_batch *b)
-{
-	struct mq_reader *rd;
-	int rc;
-
-	if (mq_reader_open(&rd, dir) < 0)
-		return -1;
-	rc = mq_reader_seek(rd, offset) < 0 ? -1 : mq_reader_next(rd, b);
-	mq_reader_close(rd);
-	if (rc == 0)
-		return mq_error(MQ_ECORRUPT, "no batch at offset %lld in '%s'", (long long)offset, dir);
-	return rc < 0 ? -1 : 0;
-}
-
-static int same_batch(const struct mq_batch *a, const struct mq_batch *b)
-{
-	return a->base_offset == b->base_offset && a->crc == b->crc &&
-	       a->leader_epoch == b->leader_epoch && a->last_offset_delta == b->last_offset_delta;
-}
-
-/* The end of the longest common prefix of the local log and the
- * source's, from offset from (where both hold data). */
-static int common_prefix(struct rep *r, struct part *pt, int64_t from, int64_t *common)
-{
-	struct mq_reader *rd;
-	struct mq_batch lb, sb;
-	struct chunk *c = &r->ck[0];
-	int64_t at = from;
-	int rc = 0;
-
-	if (mq_reader_open(&rd, pt->dir) < 0)
-		return -1;
-	mq_reader_set_crc_check(rd, 0);
-	if (mq_reader_seek(rd, from) < 0) {
-		mq_reader_close(rd);
-		return -1;
-	}
-	while ((rc = mq_reader_next(rd, &lb)) > 0) {
-		if (fetch(r, pt, lb.base_offset, -1, 1, 0, c) < 0) {
-			rc = -1;
-			break;
-		}
-		if (c->len == 0 || mq_batch_parse(c->data, c->len, &sb) != MQ_BATCH_OK ||
-		    !same_batch(&lb, &sb))
-			break;
-		at = mq_batch_last_offset(&lb) + 1;
-	}
-	mq_reader_close(rd);
-	*common = at;
-	return rc < 0 ? -1 : 0;
-}
-
-/* Before the first append: same history as the source?  Cuts or resets
- * when the options say so. */
-static int reconcile(struct rep *r, struct part *pt)
-{
-	struct mq_partition_info pi, si;
-	struct mq_batch mine, theirs;
-	struct chunk *c = &r->ck[0];
-	int64_t start, end;
-
-	if (mq_partition_info(pt->dir, &pi) < 0)
-		return -1;
-	pt->end = pi.log_end;
-	if (r->remote ? mq_client_partition_info(pt->src, pt->p, &si) < 0 :
-			mq_partition_info(pt->sdir, &si) < 0)
-		return -1;
-	start = si.log_start;
-	end = si.log_end;
-	if (pi.log_end < start || (pi.log_end == 0 && start > 0)) {
-		/* an empty follower simply starts where the leader does */
-		if (!r->o->reset && pi.log_end > pi.log_start)
-			return mq_error(MQ_ENOTFOUND,
-					"'%s' partition %d: the leader's log starts at %lld, past this follower's end %lld "
-					"(retention); --reset starts over from the leader's log start",
-					pt->src->name, pt->p, (long long)start, (long long)pi.log_end);
-		if (mq_partition_reset(pt->dir, start) < 0)
-			return -1;
-		pt->end = start;
-		return 0;
-	}
-	if (pi.log_end == pi.log_start)
-		return 0;
-	int diverged = 0;
-	char why[256] = "";
-	if (pi.log_end > end) {
-		diverged = 1;
-		snprintf(why, sizeof why, "this follower's log ends at %lld, past the leader's end %lld",
-			 (long long)pi.log_end, (long long)end);
-	} else if (pi.log_end - 1 >= start) {
-		if (local_batch(pt->dir, pi.log_end - 1, &mine) < 0)
-			return -1;
-		if (fetch(r, pt, mine.base_offset, -1, 1, 0, c) < 0)
-			return -1;
-		if (c->len == 0 || mq_batch_parse(c->data, c->len, &theirs) != MQ_BATCH_OK) {
-			diverged = 1;
-			snprintf(why, sizeof why, "the leader has no batch at offset %lld",
-				 (long long)mine.base_offset);
-		} else if (!same_batch(&mine, &theirs)) {
-			diverged = 1;
-			snprintf(why, sizeof why,
-				 "the batches at offset %lld differ (here: offsets %lld-%lld, CRC %08x, epoch %d; "
-				 "leader: offsets %lld-%lld, CRC %08x, epoch %d)", (long long)mine.base_offset,
-				 (long long)mine.base_offset, (long long)mq_batch_last_offset(&mine), mine.crc,
-				 mine.leader_epoch, (long long)theirs.base_offset,
-				 (long long)mq_batch_last_offset(&theirs), theirs.crc, theirs.leader_epoch);
-		}
-	}
-	if (!diverged)
-		return 0;
-	if (!r->o->truncate_diverged)
-		return mq_error(MQ_ECORRUPT,
-				"'%s' partition %d diverged from the leader: %s; refusing to extend a different "
-				"history (--truncate-diverged cuts this log back to the common prefix)",
-				pt->src->name, pt->p, why);
-	int64_t common;
-	if (common_prefix(r, pt, pi.log_start > start ? pi.log_start : start, &common) < 0)
-		return -1;
-	if (r->o->note) {
-		char msg[512];
-		snprintf(msg, sizeof msg, "'%s' partition %d diverged (%s): truncated from %lld to %lld",
-			 pt->src->name, pt->p, why, (long long)pi.log_end, (long long)common);
-		r->o->note(r->o->arg, msg);
-	}
-	mq_log_close(pt->log);
-	pt->log = NULL;
-	if (mq_partition_truncate(pt->dir, common, pt->dst->conf.index_interval_bytes) < 0)
-		return -1;
-	pt->end = common;
-	return 0;
-}
-
 /* Appends what a fetch brought in writes of whole batches of about
  * WRITE_BYTES: the page cache takes pieces of that size much faster
  * than one write of a whole fetch. */
@@ -331,7 +158,7 @@ static int follow_hw(struct part *pt)
 static int get(struct rep *r, struct part *pt, struct chunk *c, int have)
 {
 	for (int tries = 1;; tries++, have = 0) {
-		if (!have && fetch(r, pt, pt->end, -1, FETCH_BYTES, 0, c) < 0) {
+		if (!have && mq_rep_fetch(r, pt, pt->end, -1, FETCH_BYTES, 0, c) < 0) {
 			struct mq_partition_info si;
 			char why[1024];
 			int cls = mq_errclass();
@@ -399,7 +226,7 @@ static void *fetch_ahead(void *arg)
 {
 	struct ahead *a = arg;
 
-	a->rc = fetch(a->r, a->pt, a->offset, a->position, FETCH_BYTES, 0, a->c) < 0 ? -1 :
+	a->rc = mq_rep_fetch(a->r, a->pt, a->offset, a->position, FETCH_BYTES, 0, a->c) < 0 ? -1 :
 		check(a->c, a->offset, 0);
 	return NULL;
 }
@@ -416,6 +243,19 @@ static int start_ahead(struct ahead *a)
 	return rc == 0 ? 0 : -1;
 }
 
+/* Once every partition is caught up, the memory of the catch-up goes
+ * back: a following follower keeps only what small fetches need. */
+static void shrink(struct rep *r)
+{
+	for (size_t i = 0; i < 2; i++) {
+		struct chunk *c = &r->ck[i];
+		if (c->resp.body.cap > (1 << 20))
+			mq_response_free(&c->resp);
+		if (c->buf.cap > (1 << 20))
+			mq_buf_free(&c->buf);
+	}
+}
+
 /* Fetches and appends for a partition, up to ROUND_BYTES: 1 when
  * something was appended. */
 static int step(struct rep *r, struct part *pt)
@@ -425,7 +265,7 @@ static int step(struct rep *r, struct part *pt)
 	int have = 0;   /* c: 0 nothing, 1 fetched ahead (CRCs not checked), 2 checked */
 
 	if (!pt->checked) {
-		if (reconcile(r, pt) < 0)
+		if (mq_rep_reconcile(r, pt) < 0)
 			return -1;
 		pt->checked = 1;
 	}
@@ -666,6 +506,7 @@ int mq_replicate_run(const struct mq_replicate_opts *o)
 		backoff = 100;
 		if (moved)
 			continue;
+		shrink(&r);
 		if (!o->follow)
 			break;
 		if (wait_source(&r, IDLE_WAIT_MS) < 0 && !transient() && !*o->stop)

@@ -353,6 +353,10 @@ static int relay_splice(struct relay *r)
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return 1;
 	fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+	/* ssh's pipe, as large: fewer turns between us and ssh */
+	struct stat st;
+	if (fstat(r->to, &st) == 0 && S_ISFIFO(st.st_mode))
+		fcntl(r->to, F_SETPIPE_SZ, 1 << 20);
 	for (;;) {
 		ssize_t n = splice(r->from, NULL, p[1], NULL, 1 << 20, SPLICE_F_MOVE);
 		if (n < 0 && errno == EINTR)

@@ -113,13 +113,13 @@ catch_up() {
 	catch_up ssh
 }
 
-# More than a fetch (16 MiB) a segment: the next fetch runs while this
+# More than a fetch (32 MiB) a segment: the next fetch runs while this
 # one is written, and names the follower's end so far as its position.
 # Over ssh also with pipes, as sshd gives them (mq-serve's relay).
 @test "a catch-up of many fetches from each kind of SOURCE, over ssh's pipes too: identical; the leader has the follower's end" {
-	mq-topic -d "$LEADER" create t -c segment.bytes=24M
-	records big 420000 | mq-produce -d "$LEADER" t
-	[ "$(cat "$LEADER"/topics/t/0/*.log | wc -c)" -gt $((32 << 20)) ]
+	mq-topic -d "$LEADER" create t -c segment.bytes=48M
+	records big 800000 | mq-produce -d "$LEADER" t
+	[ "$(cat "$LEADER"/topics/t/0/*.log | wc -c)" -gt $((64 << 20)) ]
 	[ "$(logs "$LEADER" t | wc -l)" -eq 2 ]
 	local k
 	for k in dir http ssh pipes; do

@@ -5,12 +5,17 @@
 #
 #   rcssh   catch-up of an empty follower: mq-replicate -d EMPTY
 #           ssh://localhost$LEADER big, through tests/bin/ssh (a fake ssh
-#           that runs mq-serve --stdio here: a real pipe and socket, no
-#           encryption), a topic of a little more than REP_BYTES (1 GiB;
+#           that runs mq-serve --stdio here on the connection it was
+#           given, a local socket; no encryption), a topic of a little
+#           more than REP_BYTES (1 GiB;
 #           --quick 128 MiB) in segments of REP_BYTES (the default 1 GiB
 #           in a full run), so that, as in any long catch-up, all but a
 #           small last segment are rolled, against cat SEGMENTS | cat >
 #           FILE of the same bytes
+#   rcpipe  the same with MQ_SSH=pipessh (pipessh.c), which gives
+#           mq-serve --stdio pipes, as sshd does, and moves the bytes
+#           between them and the connection with splice(2) (standing in
+#           for sshd and ssh, without crypto)
 #   rchttp  the same from http://127.0.0.1:PORT (an mq-serve on $LEADER)
 #   rcdir   the same from the directory $LEADER
 #   rcone   the same over ssh from a topic of the same size in one
@@ -114,13 +119,17 @@ fi
 # rep_src KIND: the SOURCE of that kind; rep_topic KIND: the topic
 rep_src() {
 	case $1 in
-	ssh|one) echo "ssh://localhost$RL" ;;
+	ssh|pipe|one) echo "ssh://localhost$RL" ;;
 	http) echo "$SURL" ;;
 	dir) echo "$RL" ;;
 	esac
 }
 rep_topic() { [ "$1" = one ] && echo one || echo big; }
-scen rcssh "replication catch-up: mq-replicate -d EMPTY ssh://localhost… (fake ssh: pipe, no crypto)" \
+# rep_ssh KIND: the ssh command (MQ_SSH) for that kind
+rep_ssh() { [ "$1" = pipe ] && echo "$SCR/bin/pipessh" || echo ssh; }
+scen rcssh "replication catch-up: mq-replicate -d EMPTY ssh://localhost… (fake ssh passing its socket, no crypto)" \
+	"$RREC" "$RSEG_BYTES" "cat segments | cat > file" thr "ratio_min:0.7"
+scen rcpipe "replication catch-up: mq-replicate -d EMPTY ssh://localhost… (pipes as from sshd, a splice relay for ssh, no crypto)" \
 	"$RREC" "$RSEG_BYTES" "cat segments | cat > file" thr "ratio_min:0.7"
 scen rchttp "replication catch-up: mq-replicate -d EMPTY http://127.0.0.1:PORT (mq-serve)" \
 	"$RREC" "$RSEG_BYTES" "cat segments | cat > file" thr ""
@@ -128,17 +137,18 @@ scen rcdir "replication catch-up: mq-replicate -d EMPTY DIR (another directory)"
 	"$RREC" "$RSEG_BYTES" "cat segments | cat > file" thr ""
 scen rcone "replication catch-up over ssh, the topic in one segment (no roll, no fdatasync)" \
 	"$RREC" "$RONE_BYTES" "cat segment | cat > file" thr ""
-KINDS="ssh dir one"
-[ $RSOK = 1 ] && KINDS="ssh http dir one"
+KINDS="ssh pipe dir one"
+[ $RSOK = 1 ] && KINDS="ssh pipe http dir one"
 if [ -n "$rerr" ]; then
 	fail rcssh "$rerr"
+	fail rcpipe "$rerr"
 	[ $RSOK = 1 ] || fail rchttp "$rerr"
 else
 	# correctness first: one untimed copy from each source (which also
 	# warms what is read)
 	for k in $KINDS; do
 		rm -rf "$RF"
-		"${REPENV[@]}" "$BIN/mq-replicate" -d "$RF" "$(rep_src $k)" "$(rep_topic $k)" 2> "$RLOG" ||
+		"${REPENV[@]}" MQ_SSH="$(rep_ssh $k)" "$BIN/mq-replicate" -d "$RF" "$(rep_src $k)" "$(rep_topic $k)" 2> "$RLOG" ||
 			{ fail "rc$k" "mq-replicate failed: $(tail -n 3 "$RLOG")"; continue; }
 		same_segments "rc$k" "$(rep_topic $k)"
 	done
@@ -155,7 +165,7 @@ else
 			rm -f "$YOUT"
 			rm -rf "$RF"
 			[ $k = http ] && c0=$(proc_cpu "$SERVE_PID")
-			if NORECORD=1 timed "rc$k" mq 'TM "${REPENV[@]}" "$BIN/mq-replicate" -d "$RF" "$(rep_src $k)" "$(rep_topic $k)" 2> "$RLOG"'; then
+			if NORECORD=1 timed "rc$k" mq 'TM "${REPENV[@]}" MQ_SSH="$(rep_ssh $k)" "$BIN/mq-replicate" -d "$RF" "$(rep_src $k)" "$(rep_topic $k)" 2> "$RLOG"'; then
 				[ $k = http ] && add_cpu "$SERVE_PID" "$c0"
 				record "rc$k" mq
 				same_segments "rc$k" "$(rep_topic $k)"
@@ -167,6 +177,7 @@ else
 	done
 	WARM=()
 	note rcssh "$((RSEG_BYTES >> 20)) MiB, $RREC records in ${#RSEGS[@]} segments (segment.bytes $((REP_BYTES >> 20)) MiB); every copy is checked with cmp of the segment files; a fetch is up to 16 MiB; CPU s is the client's plus the mq-serve --stdio it runs (its child); the follower rolls where the leader did and, as mq-produce does, fdatasyncs each segment it closes, which the yardstick does not"
+	note rcpipe "as rcssh, but mq-serve --stdio relays between pipes and its server (splice), and tests/bench/pipessh moves the bytes between those pipes and the connection with splice, where real ssh would have sshd and ssh encrypt them; CPU s includes it"
 	note rcone "$((RONE_BYTES >> 20)) MiB in one segment (segment.bytes 2 GiB - 1): the same copy without the fdatasync at the roll"
 	note rchttp "CPU s is the client's plus the mq-serve's"
 	note rcdir "no server: the follower reads the leader's segments"
