@@ -176,7 +176,7 @@ else
 		done
 	done
 	WARM=()
-	note rcssh "$((RSEG_BYTES >> 20)) MiB, $RREC records in ${#RSEGS[@]} segments (segment.bytes $((REP_BYTES >> 20)) MiB); every copy is checked with cmp of the segment files; a fetch is up to 16 MiB; CPU s is the client's plus the mq-serve --stdio it runs (its child); the follower rolls where the leader did and, as mq-produce does, fdatasyncs each segment it closes, which the yardstick does not"
+	note rcssh "$((RSEG_BYTES >> 20)) MiB, $RREC records in ${#RSEGS[@]} segments (segment.bytes $((REP_BYTES >> 20)) MiB); every copy is checked with cmp of the segment files; a fetch is up to 32 MiB, the next one made while this one is written; CPU s is the client's plus the mq-serve --stdio it runs (its child); the follower rolls where the leader did and, as mq-produce does, fdatasyncs each segment it closes, which the yardstick does not"
 	note rcpipe "as rcssh, but mq-serve --stdio relays between pipes and its server (splice), and tests/bench/pipessh moves the bytes between those pipes and the connection with splice, where real ssh would have sshd and ssh encrypt them; CPU s includes it"
 	note rcone "$((RONE_BYTES >> 20)) MiB in one segment (segment.bytes 2 GiB - 1): the same copy without the fdatasync at the roll"
 	note rchttp "CPU s is the client's plus the mq-serve's"
