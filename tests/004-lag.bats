@@ -849,7 +849,7 @@ check_prometheus() {
 	[ "$(grep -c '^G ' <<<"$output")" -eq "$(grep -c '^GROUP ' <<<"$output")" ]
 	# not a terminal: no escape sequences
 	[[ "$output" != *$'\033'* ]]
-	run timeout --preserve-status 2 mq-lag --watch 1
+	run timeout -k 5 --preserve-status 2 mq-lag --watch 1
 	[ "$status" -eq 0 ]
 }
 
