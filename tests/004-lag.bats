@@ -98,17 +98,6 @@ hold_lock() {
 	wait_for grep -qs " $holder " "$lock"
 }
 
-# wait_for CMD...: run CMD every 50 ms until it succeeds, for at most 10 s.
-wait_for() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for: $*" >&2
-	return 1
-}
-
 # fields GROUP TOPIC P: the row of that partition in the table in $output,
 # as "COMMITTED END LAG AGE RATE STATUS OWNER".
 fields() {

@@ -113,17 +113,6 @@ r = eval(sys.argv[1])
 print(r if isinstance(r, str) else json.dumps(r, separators=(",", ":")))' "$1" "$body"
 }
 
-# wait_for CMD...: run CMD every 50 ms until it succeeds, for at most 10 s.
-wait_for() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for: $*" >&2
-	return 1
-}
-
 # has_lines FILE N: FILE holds at least N lines.
 has_lines() {
 	[ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]

@@ -7,8 +7,6 @@
 #                              $BATS_TEST_TMPDIR/NAME.out, stderr to
 #                              NAME.err; its pid goes into $NAME_pid (and
 #                              into the list the teardown kills)
-#   wait_until SECS CMD...     run CMD every 50 ms until it succeeds; fails
-#                              when SECS went by first
 #   lines_in FILE              number of lines of FILE (0 when missing)
 #   cpu_ticks PID              utime + stime of PID, in clock ticks
 #   offsets_file G T           groups/G/offsets/T, the commit histories
@@ -43,19 +41,6 @@ kill_background() {
 teardown() {
 	kill_background
 	mq_teardown
-}
-
-wait_until() {
-	local secs=$1 i=0
-	shift
-	while ! "$@"; do
-		i=$((i + 1))
-		if [ "$i" -gt $((secs * 20)) ]; then
-			echo "timed out after ${secs}s waiting for: $*" >&2
-			return 1
-		fi
-		sleep 0.05
-	done
 }
 
 lines_in() {

@@ -44,6 +44,9 @@
 #   be32 FILE POS              the big-endian u32 at POS of FILE
 #   flip_byte FILE POS         invert every bit of the byte at POS
 #   file_size FILE             size in bytes
+#   wait_until SECS CMD...     run CMD every 50 ms until it succeeds; fails
+#                              when SECS went by first
+#   wait_for CMD...            the same with 20 s
 #   now_ms                     the time in epoch milliseconds
 
 bats_require_minimum_version 1.5.0
@@ -159,6 +162,25 @@ flip_byte() {
 file_size() {
 	stat -c %s "$1"
 }
+
+# wait_until SECS CMD...: runs CMD every 50 ms until it succeeds; fails,
+# saying what it waited for, once SECS seconds went by first.
+wait_until() {
+	local secs=$1 i=0
+	shift
+	while ! "$@"; do
+		i=$((i + 1))
+		if [ "$i" -gt $((secs * 20)) ]; then
+			echo "timed out after ${secs}s waiting for: $*" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# wait_for CMD...: the same for at most 20 s, for what a background
+# process must eventually do.
+wait_for() { wait_until 20 "$@"; }
 
 now_ms() {
 	echo $(($(date +%s) * 1000))

@@ -38,8 +38,6 @@
 #                                         headers k=v,...
 #   offsets_dense TOPIC [P]    fails unless mq-consume -e -f '%o' of
 #                              partition P lists 0..N-1; prints N
-#   wait_until SECONDS CMD...  runs CMD every 0.1s until it succeeds; fails
-#                              when SECONDS ran out
 #   verify_clean TOPIC         mq-topic verify TOPIC exits 0 and says "ok"
 #                              for every partition
 #   nrecords TOPIC             records in all partitions of TOPIC
@@ -189,16 +187,6 @@ offsets_dense() {
 		return 1
 	}
 	echo "$n"
-}
-
-wait_until() {
-	local tries=$(($1 * 10))
-	shift
-	while ! "$@"; do
-		tries=$((tries - 1))
-		[ "$tries" -gt 0 ] || return 1
-		sleep 0.1
-	done
 }
 
 verify_clean() {

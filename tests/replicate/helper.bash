@@ -99,17 +99,6 @@ reap() {
 	wait "$1" || rc=$?
 }
 
-# wait_for CMD...: runs CMD every 50 ms until it succeeds, for at most 20 s.
-wait_for() {
-	local i
-	for ((i = 0; i < 400; i++)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	echo "timed out waiting for: $*" >&2
-	return 1
-}
-
 # logs DIR [TOPIC...]: the .log files under DIR/topics (of TOPICs), as
 # TOPIC/P/NAME lines in order.
 logs() {
