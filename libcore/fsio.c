@@ -20,6 +20,75 @@
 
 #include "mq.h"
 
+/* Moves bytes from->to through a pipe with splice(2), so that they are
+ * never copied into this process: 0 at the end of input, 1 when splice
+ * cannot be used for these descriptors (nothing moved), -1 on error.
+ * The pipe is our own even when to is one: a splice from a socket holds
+ * its pipe's lock while it waits for data, which would keep the reader
+ * of that pipe from what is already there.  Each splice out moves
+ * exactly what came in: one into a socket asking for more would wait. */
+static int relay_splice(int from, int to)
+{
+	int p[2], rc = -1, moved = 0;
+	struct stat st;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return 1;
+	fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+	/* a pipe out (ssh's), as large: fewer turns with its reader */
+	if (fstat(to, &st) == 0 && S_ISFIFO(st.st_mode))
+		fcntl(to, F_SETPIPE_SZ, 1 << 20);
+	for (;;) {
+		ssize_t n = splice(from, NULL, p[1], NULL, 1 << 20, SPLICE_F_MOVE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && !moved && (errno == EINVAL || errno == ENOSYS)) {
+			rc = 1;
+			break;
+		}
+		if (n <= 0) {
+			rc = n == 0 ? 0 : -1;
+			break;
+		}
+		moved = 1;
+		while (n > 0) {
+			ssize_t w = splice(p[0], NULL, to, NULL, (size_t)n, SPLICE_F_MOVE);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				goto out;
+			n -= w;
+		}
+	}
+out:
+	close(p[0]);
+	close(p[1]);
+	return rc;
+}
+
+int mq_relay(int from, int to)
+{
+	size_t size = 1 << 20;
+	int rc = relay_splice(from, to);
+	char *buf;
+
+	if (rc != 1)
+		return rc;
+	if (!(buf = malloc(size)))
+		return -1;
+	for (;;) {
+		ssize_t n = read(from, buf, size);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || mq_write_all(to, buf, (size_t)n) < 0) {
+			rc = n == 0 ? 0 : -1;
+			break;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
 int mq_write_all(int fd, const void *p, size_t n)
 {
 	const char *c = p;

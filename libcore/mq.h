@@ -312,6 +312,9 @@ void mq_batch_builder_free(struct mq_batch_builder *bb);
 
 /* write() until done, surviving EINTR and short writes. */
 int mq_write_all(int fd, const void *p, size_t n);
+/* Copies from -> to until the end of input, with splice(2) where the
+ * descriptors allow it (pipes, sockets): 0, or -1 on error. */
+int mq_relay(int from, int to);
 /* pwrite() until done, surviving EINTR and short writes. */
 int mq_pwrite_all(int fd, const void *p, size_t n, off_t off);
 /* pread() until n bytes or EOF; returns bytes read or -1. */

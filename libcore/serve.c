@@ -340,67 +340,11 @@ struct relay {
 	int shut;                 /* shutdown(to, SHUT_WR) at the end */
 };
 
-/* Moves bytes from->to through a pipe with splice(2), so that they are
- * never copied into this process: 0 at the end of input, 1 when splice
- * cannot be used for these descriptors (nothing moved), -1 on error.
- * The pipe is our own even when to is one: a splice from a socket holds
- * its pipe's lock while it waits for data, which would keep ssh from
- * reading what is already there. */
-static int relay_splice(struct relay *r)
-{
-	int p[2], rc = -1, moved = 0;
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return 1;
-	fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
-	/* ssh's pipe, as large: fewer turns between us and ssh */
-	struct stat st;
-	if (fstat(r->to, &st) == 0 && S_ISFIFO(st.st_mode))
-		fcntl(r->to, F_SETPIPE_SZ, 1 << 20);
-	for (;;) {
-		ssize_t n = splice(r->from, NULL, p[1], NULL, 1 << 20, SPLICE_F_MOVE);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && !moved && (errno == EINVAL || errno == ENOSYS)) {
-			rc = 1;
-			break;
-		}
-		if (n <= 0) {
-			rc = n == 0 ? 0 : -1;
-			break;
-		}
-		moved = 1;
-		while (n > 0) {
-			ssize_t w = splice(p[0], NULL, r->to, NULL, (size_t)n, SPLICE_F_MOVE);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				goto out;
-			n -= w;
-		}
-	}
-out:
-	close(p[0]);
-	close(p[1]);
-	return rc;
-}
-
 static void *relay(void *arg)
 {
 	struct relay *r = arg;
-	size_t size = 1 << 20;
-	char *buf;
 
-	if (relay_splice(r) == 1 && (buf = malloc(size))) {
-		for (;;) {
-			ssize_t n = read(r->from, buf, size);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0 || mq_write_all(r->to, buf, (size_t)n) < 0)
-				break;
-		}
-		free(buf);
-	}
+	mq_relay(r->from, r->to);
 	if (r->shut)
 		shutdown(r->to, SHUT_WR);
 	return NULL;

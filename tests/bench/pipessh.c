@@ -7,12 +7,10 @@
  * Drops ssh's options and the host, runs COMMAND with sh -c here with
  * pipes for its standard input and output, as sshd does, and moves the
  * bytes between those pipes and its own standard input and output with
- * splice(2), as cheaply as a relay can, so that the figure is mq's and
- * not the relay's.  Exits with the command's status.
+ * splice(2) (mq_relay, as mq-serve --stdio does), as cheaply as a relay
+ * can, so that the figure is mq's and not the relay's.  Exits with the
+ * command's status.
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,36 +19,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mq.h"
+
 struct pump {
 	int from, to;
 };
 
-/* from -> to through a pipe of our own, each splice out exactly what
- * came in (a splice into a socket asking for more would wait for it) */
 static void *pump(void *arg)
 {
 	struct pump *p = arg;
-	int fd[2];
 
-	if (pipe(fd) < 0)
-		return NULL;
-	fcntl(fd[1], F_SETPIPE_SZ, 1 << 20);
-	for (;;) {
-		ssize_t n = splice(p->from, NULL, fd[1], NULL, 1 << 20, SPLICE_F_MOVE);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		while (n > 0) {
-			ssize_t w = splice(fd[0], NULL, p->to, NULL, (size_t)n, SPLICE_F_MOVE);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				goto out;
-			n -= w;
-		}
-	}
-out:
+	mq_relay(p->from, p->to);
 	close(p->to);
 	return NULL;
 }
